@@ -1,0 +1,152 @@
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+
+class ScheduledEvent(models.Model):
+    """Fields shared by workshops and webinars: both send reminders through one session."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "sessions_app.Organization", on_delete=models.PROTECT, related_name="%(class)ss"
+    )
+    title = models.CharField(max_length=200)
+    starts_at = models.DateTimeField()
+    whatsapp_session = models.ForeignKey(
+        "sessions_app.WhatsAppSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="%(class)ss",
+        help_text="The session that sends this event's reminders.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        abstract = True
+        ordering = ["-starts_at"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Workshop(ScheduledEvent):
+    class Meta(ScheduledEvent.Meta):
+        db_table = "workshops"
+
+
+class Webinar(ScheduledEvent):
+    class Meta(ScheduledEvent.Meta):
+        db_table = "webinars"
+
+
+class NotificationCampaign(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    # Campaigns that still have to be sent follow a reconnect; finished ones keep their history.
+    ACTIVE_STATUSES = (Status.SCHEDULED, Status.PENDING, Status.SENDING)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        "sessions_app.Organization",
+        on_delete=models.PROTECT,
+        related_name="notification_campaigns",
+    )
+    name = models.CharField(max_length=200)
+    session = models.ForeignKey(
+        "sessions_app.WhatsAppSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notification_campaigns",
+        help_text="The session that sends this campaign.",
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    body = models.TextField(blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "notification_campaigns"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ScheduledWhatsAppMessage(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    group = models.ForeignKey(
+        "sessions_app.WhatsAppGroup",
+        on_delete=models.PROTECT,
+        related_name="scheduled_messages",
+        help_text="The WhatsApp group the message is posted to.",
+    )
+    workshop = models.ForeignKey(
+        Workshop,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scheduled_messages",
+    )
+    webinar = models.ForeignKey(
+        Webinar,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="scheduled_messages",
+    )
+    body = models.TextField()
+    send_at = models.DateTimeField(help_text="When the message is due.")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # Dispatcher bookkeeping: a retry waits for next_attempt_at; a claim ends at lease_expires_at.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    gateway_message_id = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "scheduled_whatsapp_messages"
+        ordering = ["send_at"]
+        verbose_name = "scheduled WhatsApp message"
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(workshop__isnull=False) & Q(webinar__isnull=True))
+                | (Q(workshop__isnull=True) & Q(webinar__isnull=False)),
+                name="scheduled_message_one_event",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "send_at"], name="scheduled_msg_status_send_at"),
+            models.Index(fields=["group", "status"], name="scheduled_msg_group_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.body[:40]} @ {self.send_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def event(self):
+        return self.workshop or self.webinar

@@ -1,0 +1,65 @@
+from django.contrib import admin
+
+from sessions_app.models import (
+    Organization,
+    OrganizationMembership,
+    SessionMigration,
+    WhatsAppGroup,
+    WhatsAppSession,
+)
+
+
+class OrganizationMembershipInline(admin.TabularInline):
+    model = OrganizationMembership
+    extra = 0
+    autocomplete_fields = ["user"]
+
+
+@admin.register(Organization)
+class OrganizationAdmin(admin.ModelAdmin):
+    list_display = ["name", "community_session", "created_at"]
+    search_fields = ["name", "id"]
+    autocomplete_fields = ["community_session"]
+    inlines = [OrganizationMembershipInline]
+    list_select_related = ["community_session"]
+
+
+@admin.register(WhatsAppSession)
+class WhatsAppSessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "id",
+        "organization",
+        "phone_number",
+        "status",
+        "superseded_by",
+        "connected_at",
+        "disconnected_at",
+        "created_at",
+    ]
+    list_filter = ["status", "organization"]
+    search_fields = ["phone_number", "id"]
+    list_select_related = ["organization", "superseded_by"]
+    readonly_fields = [
+        "superseded_by",
+        "connected_at",
+        "disconnected_at",
+        "created_at",
+        "updated_at",
+    ]
+    autocomplete_fields = ["organization"]
+
+
+@admin.register(WhatsAppGroup)
+class WhatsAppGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "group_jid", "session", "is_active", "created_at"]
+    list_filter = ["is_active", "session__organization"]
+    search_fields = ["name", "group_jid"]
+    list_select_related = ["session"]
+    autocomplete_fields = ["session"]
+
+
+@admin.register(SessionMigration)
+class SessionMigrationAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "trigger", "actor", "old_session", "new_session", "counts"]
+    list_filter = ["trigger", "organization"]
+    list_select_related = ["actor", "old_session", "new_session"]

@@ -1,0 +1,183 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from sessions_app.fields import E164PhoneNumberField
+
+
+class Organization(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, help_text="Shown to staff in every list.")
+    community_session = models.ForeignKey(
+        "sessions_app.WhatsAppSession",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="community_of",
+        help_text="The session that posts to the organization's WhatsApp community.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "organizations"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OrganizationMembership(models.Model):
+    """Staff see and act on the data of the organizations they belong to."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organization_memberships"
+    )
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "organization_memberships"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization"], name="organization_membership_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.organization}"
+
+
+class WhatsAppSession(models.Model):
+    class Status(models.TextChoices):
+        CONNECTING = "connecting", "Connecting"
+        CONNECTED = "connected", "Connected"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="whatsapp_sessions"
+    )
+    phone_number = E164PhoneNumberField(
+        null=True,
+        blank=True,
+        help_text="The paired phone in E.164 (+5511999999999); empty until the gateway reports it.",
+    )
+    status = models.CharField(
+        max_length=20, choices=Status.choices, default=Status.CONNECTING, db_index=True
+    )
+    session_data = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='The gateway\'s handle for this session, e.g. {"session_name": "org-main"}.',
+    )
+    superseded_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="supersedes",
+        help_text="The newer session this one's references were moved to.",
+    )
+    connected_at = models.DateTimeField(null=True, blank=True)
+    disconnected_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        db_table = "whatsapp_sessions"
+        ordering = ["-created_at"]
+        verbose_name = "WhatsApp session"
+        indexes = [
+            models.Index(
+                fields=["organization", "phone_number", "status"],
+                name="wa_session_org_phone_status",
+            ),
+        ]
+        permissions = [
+            ("migrate_whatsappsession", "Can move references between WhatsApp sessions"),
+        ]
+
+    def __str__(self) -> str:
+        phone = self.phone_number or "no phone yet"
+        return f"{phone} · {self.get_status_display()} · {str(self.id)[:8]}"
+
+    @property
+    def gateway_session_name(self) -> str | None:
+        return (self.session_data or {}).get("session_name")
+
+
+class WhatsAppGroup(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(WhatsAppSession, on_delete=models.PROTECT, related_name="groups")
+    group_jid = models.CharField(
+        max_length=100, help_text="The group's WhatsApp id, e.g. 120363012345678901@g.us."
+    )
+    name = models.CharField(max_length=200, blank=True)
+    is_active = models.BooleanField(
+        default=True,
+        help_text="Inactive groups are kept as history of an earlier session.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "whatsapp_groups"
+        ordering = ["name"]
+        verbose_name = "WhatsApp group"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "group_jid"], name="whatsapp_group_session_jid_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.group_jid
+
+
+class SessionMigration(models.Model):
+    """The audit of one move of references from an old session to a newer one."""
+
+    class Trigger(models.TextChoices):
+        AUTOMATIC = "automatic", "Automatic"
+        ADMIN = "admin", "Admin"
+        COMMAND = "command", "Command"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="session_migrations"
+    )
+    old_session = models.ForeignKey(
+        WhatsAppSession, on_delete=models.PROTECT, related_name="migrations_out"
+    )
+    new_session = models.ForeignKey(
+        WhatsAppSession, on_delete=models.PROTECT, related_name="migrations_in"
+    )
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="session_migrations",
+    )
+    forced = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    counts = models.JSONField(default=dict)
+    # {"workshops": [id, ...], "groups_moved": [...], ...}: what moved, per table.
+    moved_ids = models.JSONField(default=dict)
+
+    class Meta:
+        db_table = "session_migrations"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(old_session=models.F("new_session")),
+                name="session_migration_distinct_sessions",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{str(self.old_session_id)[:8]} → {str(self.new_session_id)[:8]}"

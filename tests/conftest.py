@@ -1,0 +1,25 @@
+import os
+
+import pytest
+from django.conf import settings
+
+
+def _engine() -> str:
+    return settings.DATABASES["default"]["ENGINE"]
+
+
+def pytest_report_header(config):
+    db = settings.DATABASES["default"]
+    return f"database: {db['ENGINE']} {db.get('HOST') or ''}:{db.get('PORT') or ''} {db['NAME']}"
+
+
+def pytest_sessionstart(session):
+    if os.environ.get("CI", "").lower() == "true" and "postgresql" not in _engine():
+        pytest.exit("CI=true needs PostgreSQL: set DATABASE_URL or run `make test`.", returncode=2)
+
+
+@pytest.fixture
+def postgres_only():
+    """Skip where the behaviour under test only exists on PostgreSQL (never under CI=true)."""
+    if "postgresql" not in _engine():
+        pytest.skip("needs PostgreSQL")
