@@ -11,13 +11,21 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-env_file = BASE_DIR / ".env"
-if env_file.exists():
+# Variables already in the environment win over the file; DJANGO_ENV_FILE points elsewhere.
+env_file = Path(env("DJANGO_ENV_FILE", default=str(BASE_DIR / ".env")))
+if env_file.is_file():
     environ.Env.read_env(str(env_file))
 
 # General
 # https://docs.djangoproject.com/en/5.2/ref/settings/#core-settings
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+
+def development_default(value):
+    """`value` while DJANGO_DEBUG is on; with it off the variable must be set explicitly."""
+    return value if DEBUG else environ.Env.NOTSET
+
+
 _DEV_SECRET_KEY = "insecure-development-only-key"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET_KEY):
@@ -25,7 +33,7 @@ if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET_KEY):
         "DJANGO_SECRET_KEY must be set to a long random value when DJANGO_DEBUG is off."
     )
 ALLOWED_HOSTS = env.list(
-    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else []
+    "DJANGO_ALLOWED_HOSTS", default=development_default(["localhost", "127.0.0.1", "[::1]"])
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
@@ -147,13 +155,17 @@ LOGGING = {
 
 # WhatsApp gateway
 # Backends work like Django's e-mail backends: console, locmem (tests) or waha (HTTP).
+# Production names its gateway explicitly (an empty API key is allowed when set on purpose).
 WHATSAPP_GATEWAY_BACKEND = env(
-    "WHATSAPP_GATEWAY_BACKEND", default="sessions_app.gateway.console.GatewayBackend"
+    "WHATSAPP_GATEWAY_BACKEND",
+    default=development_default("sessions_app.gateway.console.GatewayBackend"),
 )
-WHATSAPP_GATEWAY_URL = env("WHATSAPP_GATEWAY_URL", default="http://127.0.0.1:3000")
-WHATSAPP_GATEWAY_API_KEY = env("WHATSAPP_GATEWAY_API_KEY", default="")
+WHATSAPP_GATEWAY_URL = env(
+    "WHATSAPP_GATEWAY_URL", default=development_default("http://127.0.0.1:3000")
+)
+WHATSAPP_GATEWAY_API_KEY = env("WHATSAPP_GATEWAY_API_KEY", default=development_default(""))
 WHATSAPP_GATEWAY_TIMEOUT = env.float("WHATSAPP_GATEWAY_TIMEOUT", default=10.0)
-WHATSAPP_WEBHOOK_SECRET = env("WHATSAPP_WEBHOOK_SECRET", default="")
+WHATSAPP_WEBHOOK_SECRET = env("WHATSAPP_WEBHOOK_SECRET", default=development_default(""))
 # Default region used to read phone numbers written without a country code.
 WHATSAPP_DEFAULT_REGION = env("WHATSAPP_DEFAULT_REGION", default="BR")
 
