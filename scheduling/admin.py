@@ -1,10 +1,17 @@
 from django.contrib import admin
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from sessions_app.admin_tenancy import OrganizationScopedAdmin
+
+EVENT_HELP_TEXTS = {
+    "title": "Shown to staff and in the reminders.",
+    "starts_at": "When the event starts; reminders are scheduled relative to it.",
+}
 
 
 @admin.register(Workshop)
-class WorkshopAdmin(admin.ModelAdmin):
+class WorkshopAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    help_texts = EVENT_HELP_TEXTS
     list_display = ["title", "organization", "starts_at", "whatsapp_session"]
     list_filter = ["organization"]
     search_fields = ["title"]
@@ -14,7 +21,8 @@ class WorkshopAdmin(admin.ModelAdmin):
 
 
 @admin.register(Webinar)
-class WebinarAdmin(admin.ModelAdmin):
+class WebinarAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    help_texts = EVENT_HELP_TEXTS
     list_display = ["title", "organization", "starts_at", "whatsapp_session"]
     list_filter = ["organization"]
     search_fields = ["title"]
@@ -24,7 +32,13 @@ class WebinarAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationCampaign)
-class NotificationCampaignAdmin(admin.ModelAdmin):
+class NotificationCampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    help_texts = {
+        "name": "Shown to staff only.",
+        "status": "Scheduled, pending and sending campaigns follow a reconnected phone.",
+        "body": "The text posted to the groups.",
+        "scheduled_at": "When the campaign is sent.",
+    }
     list_display = ["name", "organization", "status", "session", "scheduled_at"]
     list_filter = ["status", "organization"]
     search_fields = ["name"]
@@ -33,7 +47,8 @@ class NotificationCampaignAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScheduledWhatsAppMessage)
-class ScheduledWhatsAppMessageAdmin(admin.ModelAdmin):
+class ScheduledWhatsAppMessageAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    organization_field = "group__session__organization"
     list_display = ["send_at", "status", "group", "workshop", "webinar", "attempts", "sent_at"]
     list_filter = ["status"]
     search_fields = ["body", "group__name", "group__group_jid"]

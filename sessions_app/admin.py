@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from sessions_app.admin_tenancy import OrganizationScopedAdmin
 from sessions_app.models import (
     Organization,
     OrganizationMembership,
@@ -16,7 +17,8 @@ class OrganizationMembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
+class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    organization_field = "pk"
     list_display = ["name", "community_session", "created_at"]
     search_fields = ["name", "id"]
     autocomplete_fields = ["community_session"]
@@ -25,7 +27,7 @@ class OrganizationAdmin(admin.ModelAdmin):
 
 
 @admin.register(WhatsAppSession)
-class WhatsAppSessionAdmin(admin.ModelAdmin):
+class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = [
         "id",
         "organization",
@@ -50,7 +52,8 @@ class WhatsAppSessionAdmin(admin.ModelAdmin):
 
 
 @admin.register(WhatsAppGroup)
-class WhatsAppGroupAdmin(admin.ModelAdmin):
+class WhatsAppGroupAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    organization_field = "session__organization"
     list_display = ["name", "group_jid", "session", "is_active", "created_at"]
     list_filter = ["is_active", "session__organization"]
     search_fields = ["name", "group_jid"]
@@ -59,7 +62,7 @@ class WhatsAppGroupAdmin(admin.ModelAdmin):
 
 
 @admin.register(SessionMigration)
-class SessionMigrationAdmin(admin.ModelAdmin):
+class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     list_display = ["created_at", "trigger", "actor", "old_session", "new_session", "counts"]
     list_filter = ["trigger", "organization"]
     list_select_related = ["actor", "old_session", "new_session"]

@@ -1,0 +1,164 @@
+"""Tenant scoping for the admin: staff see and act on their own organizations' rows only.
+
+Every ModelAdmin of the project mixes in `OrganizationScopedAdmin` and names the path from its
+model to `Organization`. The scoping happens in `get_queryset`, which Django's admin uses for the
+changelist, search, filters, the action queryset, change/delete/history pages and the
+autocomplete view, so a row of another organization behaves exactly like a row that does not
+exist. Foreign-key choices and the organization list filter are narrowed the same way.
+Superusers see everything.
+"""
+
+from django.contrib import admin
+from django.contrib.admin.utils import get_fields_from_path
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.db.models.constants import LOOKUP_SEP
+from django.http import HttpRequest
+
+from sessions_app.models import Organization, OrganizationMembership
+
+ORGANIZATION_HELP_TEXT = "The organization this row belongs to; only your own are listed."
+
+
+def staff_organization_ids(user) -> QuerySet:
+    """A subquery of the organization ids `user` belongs to (no query until used)."""
+    return OrganizationMembership.objects.filter(user_id=user.pk).values("organization_id")
+
+
+def scope_to_user_organizations(queryset: QuerySet, organization_field: str, user) -> QuerySet:
+    """Limit `queryset` to rows whose `organization_field` is one of `user`'s organizations."""
+    if user.is_superuser:
+        return queryset
+    return queryset.filter(**{f"{organization_field}__in": staff_organization_ids(user)})
+
+
+class UserOrganizationListFilter(admin.RelatedFieldListFilter):
+    """The organization filter, offering only the organizations the user belongs to."""
+
+    def field_choices(self, field, request, model_admin):
+        organizations = scope_to_user_organizations(
+            Organization.objects.order_by("name"), "pk", request.user
+        )
+        return [(organization.pk, str(organization)) for organization in organizations]
+
+
+class OrganizationScopedAdmin:
+    """Mix into a ModelAdmin before `admin.ModelAdmin`; set `organization_field`."""
+
+    # Path from the model to its organization, e.g. "session__organization"; "pk" for
+    # Organization itself.
+    organization_field: str = "organization"
+    # Help texts for form fields whose model field has none, keyed by field name.
+    help_texts: dict[str, str] = {}
+
+    # Scoping -------------------------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        return scope_to_user_organizations(queryset, self.organization_field, request.user)
+
+    def get_field_queryset(self, db, db_field, request):
+        """Foreign-key and many-to-many choices: only the rows the user may see."""
+        queryset = super().get_field_queryset(db, db_field, request)
+        related_model = db_field.remote_field.model
+        related_admin = self.admin_site._registry.get(related_model)
+        organization_field = getattr(related_admin, "organization_field", None)
+        if organization_field is None:
+            return queryset
+        if queryset is None:
+            queryset = related_model._default_manager.using(db).all()
+        return scope_to_user_organizations(queryset, organization_field, request.user)
+
+    def get_list_filter(self, request):
+        """Swap every plain filter on an organization for one offering only the user's own."""
+        list_filter = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and self._names_organization(item):
+                item = (item, UserOrganizationListFilter)
+            list_filter.append(item)
+        return list_filter
+
+    def lookup_allowed(self, lookup, value, request=None):
+        # Links from a session page filter other lists by a row on the organization path, e.g.
+        # messages by `group__session__id__exact`. Only the id of that row may be compared:
+        # anything deeper could probe fields of related rows, which is what this check guards.
+        path_parts = self.organization_field.split(LOOKUP_SEP)
+        lookup_parts = lookup.split(LOOKUP_SEP)
+        for n in range(1, len(path_parts) + 1):
+            if lookup_parts[:n] == path_parts[:n] and _is_id_comparison(lookup_parts[n:]):
+                return True
+        return super().lookup_allowed(lookup, value, request)
+
+    # Per-object permissions ----------------------------------------------------------------
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self.belongs_to_user(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self.belongs_to_user(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self.belongs_to_user(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        if not self.belongs_to_user(request, obj):
+            raise PermissionDenied("This row belongs to an organization you are not a member of.")
+        super().save_model(request, obj, form, change)
+
+    def belongs_to_user(self, request: HttpRequest, obj) -> bool:
+        """Whether `obj` (None: the model as a whole) is in one of the user's organizations."""
+        if obj is None or request.user.is_superuser:
+            return True
+        return organization_id_of(obj, self.organization_field) in user_organization_id_set(request)
+
+    # Forms ---------------------------------------------------------------------------------
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if formfield is not None and not formfield.help_text:
+            help_text = self.help_texts.get(db_field.name)
+            if help_text is None and db_field.name == "organization":
+                help_text = ORGANIZATION_HELP_TEXT
+            if help_text:
+                formfield.help_text = help_text
+        return formfield
+
+    def _names_organization(self, field_path: str) -> bool:
+        try:
+            fields = get_fields_from_path(self.model, field_path)
+        except Exception:  # not a model path (e.g. a method): leave it alone
+            return False
+        last = fields[-1]
+        return last.is_relation and last.related_model is Organization
+
+
+_ID_COMPARISONS = {(), ("exact",), ("in",), ("id",), ("id", "exact"), ("id", "in")}
+
+
+def _is_id_comparison(parts: list[str]) -> bool:
+    return tuple(parts) in _ID_COMPARISONS
+
+
+def organization_id_of(obj, organization_field: str):
+    """Follow `organization_field` on an instance: the id of the organization it belongs to."""
+    if organization_field == "pk":
+        return obj.pk
+    *relations, last = organization_field.split(LOOKUP_SEP)
+    for name in relations:
+        obj = getattr(obj, name, None)
+        if obj is None:
+            return None
+    return getattr(obj, f"{last}_id", None)
+
+
+def user_organization_id_set(request: HttpRequest) -> set:
+    """The ids of the request user's organizations, read once per request."""
+    cached = getattr(request, "_staff_organization_ids", None)
+    if cached is None:
+        cached = set(
+            OrganizationMembership.objects.filter(user_id=request.user.pk).values_list(
+                "organization_id", flat=True
+            )
+        )
+        request._staff_organization_ids = cached
+    return cached
