@@ -9,3 +9,6 @@ timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 accesslog = "-"
 errorlog = "-"
 wsgi_app = "config.wsgi:application"
+# One fixed control-socket path per user would be shared by every server on the machine (a
+# `make run` next to the test suite's): the admin needs no runtime control, so there is none.
+control_socket_disable = True
