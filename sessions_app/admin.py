@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
 from sessions_app.models import (
@@ -8,6 +10,7 @@ from sessions_app.models import (
     WhatsAppGroup,
     WhatsAppSession,
 )
+from sessions_app.phones import normalize_phone_number
 
 
 class OrganizationMembershipInline(admin.TabularInline):
@@ -49,6 +52,16 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "updated_at",
     ]
     autocomplete_fields = ["organization"]
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        # Staff paste phones the way they see them (`+55 11 99999-9999`); stored ones are E.164.
+        try:
+            phone_number = normalize_phone_number(search_term)
+        except ValidationError:
+            return results, may_have_duplicates
+        matches = Q(pk__in=results.values("pk")) | Q(phone_number=phone_number)
+        return queryset.filter(matches), may_have_duplicates
 
 
 @admin.register(WhatsAppGroup)

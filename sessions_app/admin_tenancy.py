@@ -41,6 +41,12 @@ class UserOrganizationListFilter(admin.RelatedFieldListFilter):
         )
         return [(organization.pk, str(organization)) for organization in organizations]
 
+    def has_output(self):
+        # Django drops a filter without output together with its parameter; keep one in use
+        # shown, so filtering by an organization the user is not in shows nothing, not all.
+        in_use = self.lookup_val is not None or self.lookup_val_isnull is not None
+        return in_use or super().has_output()
+
 
 class OrganizationScopedAdmin:
     """Mix into a ModelAdmin before `admin.ModelAdmin`; set `organization_field`."""
