@@ -21,4 +21,6 @@ def run(directory: Path, package: str) -> int:
 
 
 if __name__ == "__main__":
+    import tests.env  # noqa: F401  (sets environment defaults before any module sets Django up)
+
     sys.exit(run(Path(__file__).resolve().parent, "benchmarks"))

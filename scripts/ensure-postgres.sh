@@ -7,6 +7,8 @@ set -euo pipefail
 PYTHON="${PYTHON:-.venv/bin/python}"
 DB_NAME="${POSTGRES_DB:-whatsapp_session_admin}"
 URL="postgres://postgres@127.0.0.1:5432/${DB_NAME}"
+SUDO=""
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null; then SUDO="sudo"; fi
 
 log() { echo "ensure-postgres: $*" >&2; }
 
@@ -24,19 +26,23 @@ PY
 
 if ! can_log_in; then
   if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    if ! command -v apt-get >/dev/null; then
+      log "no PostgreSQL on 127.0.0.1:5432 and no apt-get to install one; set DATABASE_URL"
+      exit 1
+    fi
     log "installing Debian's postgresql"
-    export DEBIAN_FRONTEND=noninteractive
-    { apt-get update -q && apt-get install -y -q postgresql; } >&2
+    apt_get=(env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600)
+    { $SUDO "${apt_get[@]}" update && $SUDO "${apt_get[@]}" install -y postgresql; } >&2
   fi
   version=$(ls /etc/postgresql | sort -V | tail -n 1)
   hba="/etc/postgresql/$version/main/pg_hba.conf"
   # The tests connect over TCP as postgres without a password, on loopback only.
-  if ! grep -q "wsa-trust-loopback" "$hba"; then
-    sed -i '1i host all postgres 127.0.0.1/32 trust # wsa-trust-loopback' "$hba"
+  if ! $SUDO grep -q "wsa-trust-loopback" "$hba"; then
+    $SUDO sed -i '1i host all postgres 127.0.0.1/32 trust # wsa-trust-loopback' "$hba"
   fi
   log "starting the PostgreSQL $version cluster"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 \
-    || pg_ctlcluster --skip-systemctl-redirect "$version" main reload >&2 || true
+  $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 \
+    || $SUDO pg_ctlcluster --skip-systemctl-redirect "$version" main reload >&2 || true
   for _ in $(seq 1 30); do can_log_in && break; sleep 1; done
 fi
 

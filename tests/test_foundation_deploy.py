@@ -1,7 +1,9 @@
 """Production settings: `check --deploy` is clean, and a missing variable stops the start with a
 message naming it instead of running on a development default."""
 
+import ast
 import os
+import re
 import secrets
 import subprocess
 import sys
@@ -87,3 +89,29 @@ def test_development_starts_with_nothing_set(tmp_path):
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == str(REPO / "db.sqlite3")
+
+
+def variables_read_by(path: Path) -> set[str]:
+    """Names passed to `env(...)`, `env.<cast>(...)` and `os.environ.get(...)` in a module."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.Call) or not node.args:
+            continue
+        name = node.args[0]
+        function = ast.unparse(node.func)
+        if (function == "env" or function.startswith("env.") or function == "os.environ.get") and (
+            isinstance(name, ast.Constant) and isinstance(name.value, str)
+        ):
+            names.add(name.value)
+    return names
+
+
+def test_env_example_lists_every_variable_the_settings_read():
+    documented = set(
+        re.findall(r"^(?:# )?([A-Z][A-Z0-9_]+)=", (REPO / ".env.example").read_text(), re.M)
+    )
+    read = variables_read_by(REPO / "config" / "settings.py")
+    read |= variables_read_by(REPO / "config" / "gunicorn.conf.py")
+
+    assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "WHATSAPP_GATEWAY_URL"} <= read
+    assert read - documented == set(), "add these to .env.example"
