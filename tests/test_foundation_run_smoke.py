@@ -150,6 +150,32 @@ def test_a_wrong_password_is_refused(dev_server):
     assert "Please enter the correct username and password" in response.text
 
 
+def test_every_admin_list_and_demo_page_opens(dev_server):
+    username, password = printed_login(dev_server.output())
+    client = log_in(dev_server, username, password)
+    try:
+        index = client.get("/admin/")
+        changelists = sorted(set(re.findall(r'href="(/admin/\w+/\w+/)"', index.text)))
+        sessions = client.get("/admin/sessions_app/whatsappsession/")
+        change_pages = sorted(
+            set(
+                re.findall(
+                    r'href="(/admin/sessions_app/whatsappsession/[0-9a-f-]{36}/change/)"',
+                    sessions.text,
+                )
+            )
+        )
+        answers = {url: client.get(url).status_code for url in changelists + change_pages}
+    finally:
+        client.close()
+
+    assert "/admin/sessions_app/whatsappsession/" in changelists
+    assert "/admin/scheduling/scheduledwhatsappmessage/" in changelists
+    assert len(change_pages) == 3, "the three demo sessions"
+    assert {url: status for url, status in answers.items() if status != HTTPStatus.OK} == {}
+
+
+# Changes the admin's password: keep it last.
 def test_a_later_start_keeps_the_password_or_takes_the_one_given(dev_server):
     username, generated = printed_login(dev_server.output())
     env = {
