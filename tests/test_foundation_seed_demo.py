@@ -7,6 +7,7 @@ import pytest
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.db.models.signals import post_save
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
@@ -128,3 +129,21 @@ def test_says_when_there_is_nothing_to_do(capsys):
 
     call_command("seed_demo")
     assert capsys.readouterr().out == "Demo data already present: nothing created.\n"
+
+
+def test_saves_no_session_through_signals():
+    # A session saved as connected moves its predecessors' references automatically; the demo
+    # exists to show them before the move, so no session may be saved that way.
+    saved = []
+
+    def record(sender, instance, **kwargs):
+        saved.append(instance)
+
+    post_save.connect(record, sender=WhatsAppSession, weak=False)
+    try:
+        seed()
+    finally:
+        post_save.disconnect(record, sender=WhatsAppSession)
+
+    assert WhatsAppSession.objects.count() == 3
+    assert saved == []
