@@ -5,3 +5,6 @@ class SessionsAppConfig(AppConfig):
     name = "sessions_app"
     verbose_name = "WhatsApp sessions"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from sessions_app import checks, signals  # noqa: F401  (registers them)

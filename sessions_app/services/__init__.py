@@ -1,0 +1,1 @@
+"""Writes: every change to sessions and their references goes through these services."""

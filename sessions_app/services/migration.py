@@ -1,0 +1,349 @@
+"""Moving every reference from an old WhatsApp session to a newer one.
+
+What moves is read from `sessions_app.references`; each rule is one set-based statement
+(`UPDATE … RETURNING id`), so the number of statements never grows with the number of rows.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections, router, transaction
+from django.db.models import Q, QuerySet
+from django.db.models.sql import UpdateQuery
+from django.utils import timezone
+
+from sessions_app.models import SessionMigration, WhatsAppSession
+from sessions_app.references import (
+    GROUP_MODEL,
+    SESSION_MODEL,
+    MergeGroups,
+    Move,
+    Reference,
+    RepointOnMerge,
+    count_keys,
+    group_session_field,
+    references_to,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class SessionMigrationError(Exception):
+    """A refused move; `str(exc)` is a one-line reason for staff."""
+
+
+@dataclass
+class MigrationResult:
+    old: WhatsAppSession
+    new: WhatsAppSession
+    counts: dict[str, int]
+    moved_ids: dict[str, list[str]]
+    migration: SessionMigration | None = None
+    dry_run: bool = False
+    forced: bool = False
+    trigger: str = ""
+
+    @property
+    def moved_anything(self) -> bool:
+        return any(self.counts.values())
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass
+class _Plan:
+    """The old and new sessions, locked, and where the statements run."""
+
+    old: WhatsAppSession
+    new: WhatsAppSession
+    using: str
+    dry_run: bool
+    moved_ids: dict[str, list[str]] = field(default_factory=dict)
+
+
+def migrate_session(
+    old: WhatsAppSession,
+    new: WhatsAppSession,
+    *,
+    trigger: str,
+    actor: AbstractBaseUser | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+) -> MigrationResult:
+    """Move every reference from `old` to `new` as `sessions_app.references` declares, and
+    record what moved in a `SessionMigration` (none on a dry run or when nothing moved).
+
+    Refused with `SessionMigrationError`, changing nothing, when the sessions are the same or of
+    different organizations, when `new` is not connected, and, unless `force`, when `old` is
+    still connected or the phone numbers differ. A second run finds nothing and writes nothing.
+    """
+    if trigger not in SessionMigration.Trigger.values:
+        raise SessionMigrationError(
+            f"Unknown trigger {trigger!r}; expected one of {', '.join(SessionMigration.Trigger)}."
+        )
+    if old.pk == new.pk:
+        raise SessionMigrationError(f"Session {old.pk} cannot move its references to itself.")
+    using = router.db_for_write(WhatsAppSession)
+    with transaction.atomic(using=using):
+        locked_old, locked_new = _lock_pair(old, new, using=using)
+        _refuse_unless_allowed(locked_old, locked_new, force=force)
+        plan = _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
+        for ref in references_to(SESSION_MODEL):
+            if isinstance(ref.rule, Move):
+                _move(plan, ref)
+            elif isinstance(ref.rule, MergeGroups):
+                _move_or_merge_groups(plan, ref)
+        moved_ids = {key: plan.moved_ids.get(key, []) for key in count_keys()}
+        counts = {key: len(ids) for key, ids in moved_ids.items()}
+        result = MigrationResult(
+            old=locked_old,
+            new=locked_new,
+            counts=counts,
+            moved_ids=moved_ids,
+            dry_run=dry_run,
+            forced=force,
+            trigger=trigger,
+        )
+        if dry_run:
+            return result
+        if locked_old.superseded_by_id != locked_new.pk:
+            now = timezone.now()
+            WhatsAppSession.objects.using(using).filter(pk=locked_old.pk).update(
+                superseded_by=locked_new.pk, updated_at=now
+            )
+            locked_old.superseded_by = locked_new
+            locked_old.updated_at = now
+            old.superseded_by = locked_new
+        if result.moved_anything:
+            result.migration = SessionMigration.objects.using(using).create(
+                organization_id=locked_new.organization_id,
+                old_session=locked_old,
+                new_session=locked_new,
+                trigger=trigger,
+                actor=actor,
+                forced=force,
+                counts=counts,
+                moved_ids=moved_ids,
+            )
+            logger.info(
+                "Moved references of session %s to %s (%s): %s",
+                locked_old.pk,
+                locked_new.pk,
+                trigger,
+                counts,
+            )
+        return result
+
+
+def adopt_predecessors(
+    session: WhatsAppSession,
+    *,
+    trigger: str,
+    actor: AbstractBaseUser | None = None,
+    dry_run: bool = False,
+) -> list[MigrationResult]:
+    """Migrate into `session` every disconnected, not yet superseded session of its organization
+    with the same phone number: what a reconnect does automatically."""
+    if session.status != WhatsAppSession.Status.CONNECTED or not session.phone_number:
+        return []
+    using = router.db_for_write(WhatsAppSession)
+    with transaction.atomic(using=using):
+        # Lock the whole phone's sessions at once, in id order, before moving any of them: a
+        # concurrent status report or sweep on the same phone locks the same set the same way.
+        phone_sessions = lock_phone_sessions(session, session.phone_number, using=using)
+        current = next(s for s in phone_sessions if s.pk == session.pk)
+        if current.status != WhatsAppSession.Status.CONNECTED or not current.phone_number:
+            return []
+        predecessors = sorted(
+            (s for s in phone_sessions if _is_predecessor(s, current)),
+            key=lambda s: (s.created_at, str(s.pk)),
+        )
+        return [
+            migrate_session(predecessor, current, trigger=trigger, actor=actor, dry_run=dry_run)
+            for predecessor in predecessors
+        ]
+
+
+def predecessors_of(session: WhatsAppSession) -> QuerySet[WhatsAppSession]:
+    """The sessions `adopt_predecessors` would migrate into `session`, without locking."""
+    if not session.phone_number:
+        return WhatsAppSession.objects.none()
+    return (
+        WhatsAppSession.objects.filter(
+            organization_id=session.organization_id,
+            phone_number=session.phone_number,
+            status=WhatsAppSession.Status.DISCONNECTED,
+            superseded_by__isnull=True,
+        )
+        .exclude(pk=session.pk)
+        .order_by("created_at", "pk")
+    )
+
+
+def lock_phone_sessions(
+    session: WhatsAppSession, phone_number: str | None, *, using: str
+) -> list[WhatsAppSession]:
+    """Lock `session` and its organization's sessions of `phone_number`, in id order.
+
+    Every path that migrates locks sessions in id order, so two of them never wait on each other
+    in a cycle. Must run inside a transaction.
+    """
+    same_phone = Q(pk=session.pk)
+    if phone_number:
+        same_phone |= Q(organization_id=session.organization_id, phone_number=phone_number)
+    return list(
+        WhatsAppSession.objects.using(using)
+        .select_for_update(no_key=True)
+        .filter(same_phone)
+        .order_by("pk")
+    )
+
+
+def _is_predecessor(candidate: WhatsAppSession, session: WhatsAppSession) -> bool:
+    return (
+        candidate.pk != session.pk
+        and candidate.organization_id == session.organization_id
+        and candidate.phone_number == session.phone_number
+        and candidate.status == WhatsAppSession.Status.DISCONNECTED
+        and candidate.superseded_by_id is None
+    )
+
+
+def _lock_pair(
+    old: WhatsAppSession, new: WhatsAppSession, *, using: str
+) -> tuple[WhatsAppSession, WhatsAppSession]:
+    locked = {
+        s.pk: s
+        for s in WhatsAppSession.objects.using(using)
+        .select_for_update(no_key=True)
+        .filter(pk__in=[old.pk, new.pk])
+        .order_by("pk")
+    }
+    for session in (old, new):
+        if session.pk not in locked:
+            raise SessionMigrationError(f"Session {session.pk} does not exist.")
+    return locked[old.pk], locked[new.pk]
+
+
+def _refuse_unless_allowed(old: WhatsAppSession, new: WhatsAppSession, *, force: bool) -> None:
+    if old.organization_id != new.organization_id:
+        raise SessionMigrationError(
+            f"Sessions {old.pk} and {new.pk} belong to different organizations; "
+            "references never move between organizations."
+        )
+    if new.status != WhatsAppSession.Status.CONNECTED:
+        raise SessionMigrationError(
+            f"Session {new.pk} is {new.status}; references only move to a connected session."
+        )
+    if force:
+        return
+    if old.status == WhatsAppSession.Status.CONNECTED:
+        raise SessionMigrationError(
+            f"Session {old.pk} is still connected; force the move to take its references anyway."
+        )
+    if not old.phone_number or old.phone_number != new.phone_number:
+        raise SessionMigrationError(
+            f"Sessions {old.pk} ({old.phone_number or 'no phone'}) and {new.pk} "
+            f"({new.phone_number or 'no phone'}) are not the same phone; force the move to "
+            "take its references anyway."
+        )
+
+
+def _move(plan: _Plan, ref: Reference) -> None:
+    rows = ref.model._default_manager.using(plan.using).filter(
+        **{ref.field_name: plan.old.pk}, **ref.rule.where
+    )
+    plan.moved_ids[ref.rule.count_key] = _apply(plan, rows, {ref.field_name: plan.new.pk})
+
+
+def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
+    groups = ref.model._default_manager.using(plan.using)
+    session_field = ref.field_name
+    jids_of_new = groups.filter(**{session_field: plan.new.pk}).values("group_jid")
+    merged = groups.filter(**{session_field: plan.old.pk}, group_jid__in=jids_of_new)
+    moving = groups.filter(**{session_field: plan.old.pk}).exclude(group_jid__in=jids_of_new)
+    # Re-point first, while the merged groups still sit on the old session: the original plan
+    # moved the groups first, so its join found nothing and the messages stayed behind.
+    for group_ref in references_to(GROUP_MODEL):
+        if isinstance(group_ref.rule, RepointOnMerge):
+            plan.moved_ids[group_ref.rule.count_key] = _repoint_to_merged_groups(
+                plan, group_ref, merged
+            )
+    plan.moved_ids[ref.rule.merged_key] = _apply(
+        plan, merged.filter(is_active=True), {"is_active": False}
+    )
+    plan.moved_ids[ref.rule.moved_key] = _apply(
+        plan, moving, {session_field: plan.new.pk, "is_active": True}
+    )
+
+
+def _apply(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
+    """`UPDATE … SET values WHERE <rows> RETURNING pk` in one statement; a dry run selects."""
+    if plan.dry_run:
+        return _ids(rows.model, rows.values_list("pk", flat=True))
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    sql, params = query.get_compiler(plan.using).as_sql()
+    connection = connections[plan.using]
+    pk_column = connection.ops.quote_name(rows.model._meta.pk.column)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {pk_column}", params)
+        return _ids(rows.model, (row[0] for row in cursor.fetchall()))
+
+
+def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> list[str]:
+    """Point the rows of `ref` in each merged old group (and matching the rule's `where`) at the
+    new session's group of the same `group_jid`, in one `UPDATE … FROM`."""
+    rows = ref.model._default_manager.using(plan.using).filter(**ref.rule.where)
+    if plan.dry_run:
+        return _ids(
+            ref.model,
+            rows.filter(**{f"{ref.field_name}__in": merged}).values_list("pk", flat=True),
+        )
+    connection = connections[plan.using]
+    qn = connection.ops.quote_name
+    group_meta = ref.field.related_model._meta
+    session_field = group_meta.get_field(group_session_field())
+    table = qn(ref.model._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {qn(ref.field.column)} = new_group.{qn(group_meta.pk.column)}"
+        f" FROM {qn(group_meta.db_table)} AS old_group"
+        f" JOIN {qn(group_meta.db_table)} AS new_group"
+        f" ON new_group.{qn('group_jid')} = old_group.{qn('group_jid')}"
+        f" AND new_group.{qn(session_field.column)} = %s"
+        f" WHERE {table}.{qn(ref.field.column)} = old_group.{qn(group_meta.pk.column)}"
+        f" AND old_group.{qn(session_field.column)} = %s"
+    )
+    params = [
+        session_field.get_db_prep_value(plan.new.pk, connection),
+        session_field.get_db_prep_value(plan.old.pk, connection),
+    ]
+    where_sql, where_params = _where_sql(rows, plan.using)
+    if where_sql:
+        sql += f" AND ({where_sql})"
+        params.extend(where_params)
+    sql += f" RETURNING {table}.{qn(ref.model._meta.pk.column)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _ids(ref.model, (row[0] for row in cursor.fetchall()))
+
+
+def _where_sql(rows: QuerySet, using: str) -> tuple[str, list]:
+    """The WHERE clause of `rows` (columns qualified with the table name), or ('', [])."""
+    query = rows.query.chain()
+    query.get_initial_alias()
+    compiler = query.get_compiler(using)
+    if not query.where:
+        return "", []
+    sql, params = compiler.compile(query.where)
+    return sql, list(params)
+
+
+def _ids(model, values) -> list[str]:
+    pk = model._meta.pk
+    return [str(pk.to_python(value)) for value in values]
