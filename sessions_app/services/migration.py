@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
@@ -347,3 +347,91 @@ def _where_sql(rows: QuerySet, using: str) -> tuple[str, list]:
 def _ids(model, values) -> list[str]:
     pk = model._meta.pk
     return [str(pk.to_python(value)) for value in values]
+
+
+@dataclass
+class SweepReport:
+    results: list[MigrationResult] = field(default_factory=list)
+    # (session id, one-line reason) for each move the sweep could not make.
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+
+def sweep_references(
+    *,
+    organization_id: object | None = None,
+    trigger: str = SessionMigration.Trigger.COMMAND,
+    dry_run: bool = False,
+) -> SweepReport:
+    """Finish what the automatic path missed, one transaction per session:
+
+    - every connected session adopts its predecessors (a failed automatic migration, or a
+      session made connected by `QuerySet.update`, which sends no signal);
+    - every superseded session that holds references again (rows attached to it after it was
+      superseded) hands them to the live end of its `superseded_by` chain.
+    """
+    from sessions_app.selectors import with_reference_counts
+
+    report = SweepReport()
+    planned_olds: set = set()
+    sessions = WhatsAppSession.objects.all()
+    if organization_id is not None:
+        sessions = sessions.filter(organization_id=organization_id)
+
+    waiting = WhatsAppSession.objects.filter(
+        organization_id=OuterRef("organization_id"),
+        phone_number=OuterRef("phone_number"),
+        status=WhatsAppSession.Status.DISCONNECTED,
+        superseded_by__isnull=True,
+    ).exclude(pk=OuterRef("pk"))
+    adopters = (
+        sessions.filter(status=WhatsAppSession.Status.CONNECTED, phone_number__isnull=False)
+        .filter(Exists(waiting))
+        .order_by(F("connected_at").desc(nulls_last=True), "-created_at")
+    )
+    for session in adopters:
+        try:
+            results = adopt_predecessors(session, trigger=trigger, dry_run=dry_run)
+        except SessionMigrationError as exc:
+            report.failures.append((str(session.pk), str(exc)))
+            continue
+        for result in results:
+            # A dry run supersedes nothing, so two live sessions of one phone would both list
+            # the same predecessor; the real run moves it once, into the first.
+            if result.old.pk not in planned_olds:
+                planned_olds.add(result.old.pk)
+                report.results.append(result)
+
+    holding = (
+        with_reference_counts(
+            sessions.filter(superseded_by__isnull=False).exclude(
+                status=WhatsAppSession.Status.CONNECTED
+            )
+        )
+        .filter(reference_count__gt=0)
+        .order_by("created_at", "pk")
+    )
+    for session in holding:
+        if session.pk in planned_olds:
+            continue
+        live = _live_successor(session)
+        if live is None:
+            continue  # the phone has not reconnected yet: its next connect adopts it
+        try:
+            result = migrate_session(session, live, trigger=trigger, dry_run=dry_run)
+        except SessionMigrationError as exc:
+            report.failures.append((str(session.pk), str(exc)))
+            continue
+        report.results.append(result)
+    return report
+
+
+def _live_successor(session: WhatsAppSession) -> WhatsAppSession | None:
+    """The connected session at the end of `session`'s `superseded_by` chain, if any."""
+    seen = {session.pk}
+    current = session
+    while current.superseded_by_id is not None and current.superseded_by_id not in seen:
+        seen.add(current.superseded_by_id)
+        current = WhatsAppSession.objects.get(pk=current.superseded_by_id)
+    if current.pk == session.pk or current.status != WhatsAppSession.Status.CONNECTED:
+        return None
+    return current

@@ -1,0 +1,125 @@
+"""Move a session's references to another by hand, or sweep for moves the automatic path missed."""
+
+import json
+import uuid
+
+from django.core.management.base import BaseCommand, CommandError
+
+from sessions_app.models import Organization, SessionMigration, WhatsAppSession
+from sessions_app.services.migration import (
+    MigrationResult,
+    SessionMigrationError,
+    migrate_session,
+    sweep_references,
+)
+
+
+class Command(BaseCommand):
+    help = (
+        "migrate_sessions OLD NEW [--force]: move every reference from session OLD to NEW. "
+        "migrate_sessions --auto [--organization ID]: let every connected session adopt its "
+        "phone's earlier sessions, and finish superseded sessions that hold references again."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("old", nargs="?", help="id of the session whose references move")
+        parser.add_argument("new", nargs="?", help="id of the connected session they move to")
+        parser.add_argument(
+            "--auto", action="store_true", help="sweep every session instead of one pair"
+        )
+        parser.add_argument("--organization", help="with --auto: only this organization's id")
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="move even when OLD is connected or the phone numbers differ",
+        )
+        parser.add_argument(
+            "--dry-run", action="store_true", help="report what would move, change nothing"
+        )
+        parser.add_argument(
+            "--json", action="store_true", dest="as_json", help="print the result as JSON"
+        )
+
+    def handle(self, *args, old, new, auto, organization, force, dry_run, as_json, **options):
+        if auto:
+            if old or new:
+                raise CommandError("--auto takes no session ids.")
+            if force:
+                raise CommandError("--auto never forces a move; --force is for OLD NEW.")
+            results, failures = self._sweep(organization, dry_run=dry_run)
+        else:
+            if organization:
+                raise CommandError("--organization only goes with --auto.")
+            if not (old and new):
+                raise CommandError("Give OLD and NEW session ids, or --auto.")
+            old_session, new_session = _session(old), _session(new)
+            try:
+                result = migrate_session(
+                    old_session,
+                    new_session,
+                    trigger=SessionMigration.Trigger.COMMAND,
+                    dry_run=dry_run,
+                    force=force,
+                )
+            except SessionMigrationError as exc:
+                raise CommandError(str(exc)) from exc
+            results, failures = [result], []
+        if as_json:
+            self.stdout.write(_as_json(results, dry_run=dry_run))
+        else:
+            self._print_table(results, dry_run=dry_run)
+        for session_id, reason in failures:
+            self.stderr.write(f"{session_id}: {reason}")
+        if failures:
+            raise CommandError(f"{len(failures)} move(s) refused; see above.")
+
+    def _sweep(self, organization, *, dry_run):
+        organization_id = None
+        if organization:
+            organization_id = _uuid(organization, "organization")
+            if not Organization.objects.filter(pk=organization_id).exists():
+                raise CommandError(f"Organization {organization_id} does not exist.")
+        report = sweep_references(
+            organization_id=organization_id,
+            trigger=SessionMigration.Trigger.COMMAND,
+            dry_run=dry_run,
+        )
+        return report.results, report.failures
+
+    def _print_table(self, results: list[MigrationResult], *, dry_run: bool) -> None:
+        verb = "Would move" if dry_run else "Moved"
+        if not results:
+            self.stdout.write("Nothing to move.")
+            return
+        for result in results:
+            self.stdout.write(f"{verb} {result.old.pk} → {result.new.pk}")
+            for key, count in result.counts.items():
+                self.stdout.write(f"  {key:<20} {count:>8}")
+        total = sum(result.total for result in results)
+        self.stdout.write(f"{len(results)} migration(s), {total} row(s).")
+
+
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError:
+        raise CommandError(f"{value!r} is not a valid {what} id (a UUID).") from None
+
+
+def _session(value: str) -> WhatsAppSession:
+    session_id = _uuid(value, "session")
+    try:
+        return WhatsAppSession.objects.get(pk=session_id)
+    except WhatsAppSession.DoesNotExist:
+        raise CommandError(f"Session {session_id} does not exist.") from None
+
+
+def _as_json(results: list[MigrationResult], *, dry_run: bool) -> str:
+    return json.dumps(
+        {
+            "dry_run": dry_run,
+            "migrations": [
+                {"old": str(r.old.pk), "new": str(r.new.pk), "counts": r.counts} for r in results
+            ],
+        }
+    )
