@@ -1,8 +1,26 @@
-from django.contrib import admin
+"""Staff tools: sessions, groups, organizations and the audit of every migration.
+
+The admin only collects input and shows results; every move goes through
+`sessions_app.services.migration`, the same code the automatic path and the command use.
+"""
+
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.db.models import Q
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 
-from sessions_app.admin_tenancy import OrganizationScopedAdmin
+from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
+from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
 from sessions_app.models import (
     Organization,
     OrganizationMembership,
@@ -11,47 +29,241 @@ from sessions_app.models import (
     WhatsAppSession,
 )
 from sessions_app.phones import normalize_phone_number
+from sessions_app.selectors import session_reference_counts, with_reference_counts
+from sessions_app.services.migration import (
+    MigrationResult,
+    SessionMigrationError,
+    adopt_predecessors,
+    migrate_session,
+)
+
+# What a migration reports, in the order staff read it: (counts key, label, model of its ids).
+MIGRATION_COUNT_COLUMNS = [
+    ("workshops", "Workshops", Workshop),
+    ("webinars", "Webinars", Webinar),
+    ("campaigns", "Active campaigns", NotificationCampaign),
+    ("organizations", "Community of organizations", Organization),
+    ("groups_moved", "Groups moved", WhatsAppGroup),
+    ("groups_merged", "Groups merged", WhatsAppGroup),
+    ("scheduled_messages", "Pending messages", ScheduledWhatsAppMessage),
+]
+
+NOT_CONNECTED_TO_ADOPT = "Not connected: only a connected session adopts earlier ones."
+
+_ACTIVE_CAMPAIGN_STATUSES = ",".join(NotificationCampaign.ACTIVE_STATUSES)
+
+# What still points at a session: (reference count key, label, changelist, filter on it).
+REFERENCE_LINKS = [
+    (
+        "workshops",
+        "Workshops",
+        "admin:scheduling_workshop_changelist",
+        "whatsapp_session__id__exact",
+        {},
+    ),
+    (
+        "webinars",
+        "Webinars",
+        "admin:scheduling_webinar_changelist",
+        "whatsapp_session__id__exact",
+        {},
+    ),
+    (
+        "campaigns",
+        "Active campaigns",
+        "admin:scheduling_notificationcampaign_changelist",
+        "session__id__exact",
+        {"status__in": _ACTIVE_CAMPAIGN_STATUSES},
+    ),
+    (
+        "organizations",
+        "Community of organizations",
+        "admin:sessions_app_organization_changelist",
+        "community_session__id__exact",
+        {},
+    ),
+    (
+        "groups",
+        "Active groups",
+        "admin:sessions_app_whatsappgroup_changelist",
+        "session__id__exact",
+        {"is_active__exact": "1"},
+    ),
+    (
+        "scheduled_messages",
+        "Pending messages",
+        "admin:scheduling_scheduledwhatsappmessage_changelist",
+        "group__session__id__exact",
+        {"status__exact": ScheduledWhatsAppMessage.Status.PENDING},
+    ),
+]
+
+
+def summarize_counts(counts: dict) -> str:
+    """`2 workshops moved, 1 pending message…` style summary; "nothing" when all are zero."""
+    parts = [
+        f"{label}: {counts[key]}"
+        for key, label, _model in MIGRATION_COUNT_COLUMNS
+        if counts.get(key)
+    ]
+    return ", ".join(parts) or "nothing"
+
+
+def count_list(counts: dict) -> list[int]:
+    return [counts.get(key, 0) for key, _label, _model in MIGRATION_COUNT_COLUMNS]
+
+
+def short_datetime(value) -> str:
+    """`2026-11-25 06:24`: keeps the wide sessions list readable."""
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+
+def admin_change_link(obj, text=None) -> str:
+    if obj is None:
+        return "-"
+    opts = obj._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, text or obj)
+
+
+@dataclass
+class MovePreview:
+    """What moving one selected session would do, read from a dry run."""
+
+    source: WhatsAppSession
+    counts: dict | None = None
+    refusal: str = ""  # refused even with force: nothing of this session will move
+    needs_force: str = ""  # refused unless forced, with the reason
+
+    @property
+    def count_list(self) -> list[int]:
+        return count_list(self.counts or {})
+
+
+@dataclass
+class AdoptPreview:
+    """What adopting earlier sessions into one selected session would do."""
+
+    session: WhatsAppSession
+    results: list[MigrationResult] = field(default_factory=list)
+    refusal: str = ""
+
+    @property
+    def rows(self) -> list[tuple[MigrationResult, list[int]]]:
+        return [(result, count_list(result.counts)) for result in self.results]
 
 
 class OrganizationMembershipInline(admin.TabularInline):
     model = OrganizationMembership
     extra = 0
     autocomplete_fields = ["user"]
+    verbose_name = "staff member"
+    verbose_name_plural = "Staff members"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        if db_field.name == "user":
+            formfield.help_text = "Staff members see and act on this organization's data."
+        return formfield
 
 
 @admin.register(Organization)
 class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     organization_field = "pk"
+    form = OrganizationAdminForm
     list_display = ["name", "community_session", "created_at"]
     search_fields = ["name", "id"]
     autocomplete_fields = ["community_session"]
     inlines = [OrganizationMembershipInline]
     list_select_related = ["community_session"]
 
+    def has_add_permission(self, request):
+        # A new organization has no members yet, so only a superuser could ever see it.
+        return request.user.is_superuser and super().has_add_permission(request)
+
 
 @admin.register(WhatsAppSession)
 class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+    form = WhatsAppSessionAdminForm
     list_display = [
-        "id",
+        "short_id",
         "organization",
         "phone_number",
         "status",
-        "superseded_by",
-        "connected_at",
-        "disconnected_at",
-        "created_at",
+        "created",
+        "connected",
+        "disconnected",
+        "superseded_by_link",
+        "reference_count",
     ]
     list_filter = ["status", "organization"]
     search_fields = ["phone_number", "id"]
     list_select_related = ["organization", "superseded_by"]
+    autocomplete_fields = ["organization"]
     readonly_fields = [
-        "superseded_by",
+        "id",
+        "phone_number",
+        "status",
+        "superseded_by_link",
         "connected_at",
         "disconnected_at",
         "created_at",
         "updated_at",
     ]
-    autocomplete_fields = ["organization"]
+    fieldsets = [
+        (None, {"fields": ["organization", "phone_number", "status", "session_data"]}),
+        (
+            "History",
+            {
+                "fields": [
+                    "id",
+                    "superseded_by_link",
+                    "connected_at",
+                    "disconnected_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+    actions = ["move_references", "adopt_references"]
+    move_references_confirmation_template = None
+    adopt_references_confirmation_template = None
+
+    # Lists and pages -----------------------------------------------------------------------
+
+    def get_queryset(self, request):
+        return with_reference_counts(super().get_queryset(request))
+
+    def get_readonly_fields(self, request, obj=None):
+        # Status, phone and times come from the gateway (apply_status_report) only.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "organization"]
+
+    @admin.display(description="Session", ordering="id")
+    def short_id(self, session):
+        return str(session.id)[:8]
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, session):
+        return short_datetime(session.created_at)
+
+    @admin.display(description="Connected", ordering="connected_at")
+    def connected(self, session):
+        return short_datetime(session.connected_at)
+
+    @admin.display(description="Disconnected", ordering="disconnected_at")
+    def disconnected(self, session):
+        return short_datetime(session.disconnected_at)
+
+    @admin.display(description="Superseded by", ordering="superseded_by__created_at")
+    def superseded_by_link(self, session):
+        return admin_change_link(session.superseded_by)
+
+    @admin.display(description="Rows pointing here", ordering="reference_count")
+    def reference_count(self, session):
+        return session.reference_count
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
@@ -63,6 +275,280 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         matches = Q(pk__in=results.values("pk")) | Q(phone_number=phone_number)
         return queryset.filter(matches), may_have_duplicates
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["references"] = self.reference_rows(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def reference_rows(self, session) -> list[dict]:
+        """The "What points at this session" panel: a count and a filtered list per table."""
+        counts = session_reference_counts(session)
+        rows = []
+        for key, label, changelist, session_lookup, extra_filters in REFERENCE_LINKS:
+            query = urlencode({session_lookup: str(session.pk), **extra_filters})
+            rows.append(
+                {
+                    "label": label,
+                    "count": counts.get(key, 0),
+                    "url": f"{reverse(changelist)}?{query}",
+                }
+            )
+        return rows
+
+    # Actions -------------------------------------------------------------------------------
+
+    def has_migrate_permission(self, request: HttpRequest) -> bool:
+        codename = get_permission_codename("migrate", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    @admin.action(permissions=["migrate"], description="Move references to another session…")
+    def move_references(self, request, queryset):
+        sources = list(queryset.order_by("created_at"))
+        if not sources:
+            return self._nothing_selected(request)
+        organization_ids = {source.organization_id for source in sources}
+        if len(organization_ids) > 1:
+            self.message_user(
+                request,
+                "The selected sessions belong to several organizations. References only move "
+                "within one organization: select sessions of one organization at a time.",
+                messages.ERROR,
+            )
+            return None
+        organization = sources[0].organization
+        targets = self.connected_sessions(request, organization).exclude(
+            pk__in=[source.pk for source in sources]
+        )
+        if not targets.exists():
+            self.message_user(
+                request,
+                f"{organization} has no other connected session to move the references to.",
+                messages.ERROR,
+            )
+            return None
+
+        target_changed = False
+        if "target" in request.POST:
+            form = MoveReferencesForm(request.POST, targets=targets)
+            if form.is_valid():
+                target = form.cleaned_data["target"]
+                if request.POST.get("post") == "yes" and form.target_was_previewed:
+                    self.move_each(request, sources, target, force=form.cleaned_data["force"])
+                    return None
+                target_changed = request.POST.get("post") == "yes"
+                form = MoveReferencesForm(
+                    targets=targets,
+                    initial={
+                        "target": target,
+                        "force": form.cleaned_data["force"],
+                        "previewed_target": target.pk,
+                    },
+                )
+            else:
+                # Not one of the offered targets (e.g. another organization's session): show
+                # the form's error and preview nothing.
+                target = None
+        else:
+            target = self.likely_target(sources, targets)
+            form = MoveReferencesForm(
+                targets=targets, initial={"target": target, "previewed_target": target.pk}
+            )
+        previews = (
+            [self.preview_move(request, source, target) for source in sources]
+            if target is not None
+            else []
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Move references to another session",
+            "subtitle": None,
+            "organization": organization,
+            "form": form,
+            "previews": previews,
+            "needs_force": any(preview.needs_force for preview in previews),
+            "target_changed": target_changed,
+            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
+            "queryset": sources,
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            self.move_references_confirmation_template
+            or self._confirmation_templates("move_references_confirmation"),
+            context,
+        )
+
+    @admin.action(
+        permissions=["migrate"],
+        description="Adopt references from earlier sessions of this phone",
+    )
+    def adopt_references(self, request, queryset):
+        sessions = list(queryset.order_by("created_at"))
+        if not sessions:
+            return self._nothing_selected(request)
+        if request.POST.get("post") == "yes":
+            for session in sessions:
+                self.adopt_into(request, session)
+            return None
+
+        previews = [self.preview_adoption(request, session) for session in sessions]
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Adopt references from earlier sessions of this phone",
+            "subtitle": None,
+            "previews": previews,
+            "anything_to_adopt": any(preview.results for preview in previews),
+            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
+            "queryset": sessions,
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            self.adopt_references_confirmation_template
+            or self._confirmation_templates("adopt_references_confirmation"),
+            context,
+        )
+
+    def connected_sessions(self, request, organization):
+        return scope_to_user_organizations(
+            WhatsAppSession.objects.filter(
+                organization=organization, status=WhatsAppSession.Status.CONNECTED
+            ).order_by("-connected_at", "-created_at"),
+            self.organization_field,
+            request.user,
+        )
+
+    @staticmethod
+    def likely_target(sources, targets):
+        """The newest connected session with the phone of the selected ones, else the newest."""
+        candidates = list(targets)
+        phones = {source.phone_number for source in sources}
+        same_phone = [target for target in candidates if target.phone_number in phones]
+        return (same_phone or candidates)[0]
+
+    def preview_move(self, request, source, target) -> MovePreview:
+        """A dry run; when refused, a forced dry run tells whether force would allow it."""
+        try:
+            result = migrate_session(
+                source,
+                target,
+                trigger=SessionMigration.Trigger.ADMIN,
+                actor=request.user,
+                dry_run=True,
+            )
+        except SessionMigrationError as unforced:
+            try:
+                result = migrate_session(
+                    source,
+                    target,
+                    trigger=SessionMigration.Trigger.ADMIN,
+                    actor=request.user,
+                    dry_run=True,
+                    force=True,
+                )
+            except SessionMigrationError as refused:
+                return MovePreview(source=source, refusal=str(refused))
+            return MovePreview(source=source, counts=result.counts, needs_force=str(unforced))
+        return MovePreview(source=source, counts=result.counts)
+
+    def move_each(self, request, sources, target, *, force: bool) -> None:
+        """One transaction per selected session: a refused one moves nothing, others go on."""
+        for source in sources:
+            try:
+                result = migrate_session(
+                    source,
+                    target,
+                    trigger=SessionMigration.Trigger.ADMIN,
+                    actor=request.user,
+                    force=force,
+                )
+            except SessionMigrationError as refusal:
+                self.message_user(
+                    request,
+                    format_html("{} → {}: nothing moved. {}", source, target, str(refusal)),
+                    messages.ERROR,
+                )
+                continue
+            self.message_user(request, self.result_message(result), messages.SUCCESS)
+
+    def preview_adoption(self, request, session) -> AdoptPreview:
+        if session.status != WhatsAppSession.Status.CONNECTED:
+            return AdoptPreview(session=session, refusal=NOT_CONNECTED_TO_ADOPT)
+        try:
+            results = adopt_predecessors(
+                session, trigger=SessionMigration.Trigger.ADMIN, actor=request.user, dry_run=True
+            )
+        except SessionMigrationError as refusal:
+            return AdoptPreview(session=session, refusal=str(refusal))
+        return AdoptPreview(session=session, results=results)
+
+    def adopt_into(self, request, session) -> None:
+        if session.status != WhatsAppSession.Status.CONNECTED:
+            self.message_user(
+                request,
+                format_html("{}: nothing adopted. {}", session, NOT_CONNECTED_TO_ADOPT),
+                messages.ERROR,
+            )
+            return
+        try:
+            results = adopt_predecessors(
+                session, trigger=SessionMigration.Trigger.ADMIN, actor=request.user
+            )
+        except SessionMigrationError as refusal:
+            self.message_user(
+                request,
+                format_html("{}: nothing adopted. {}", session, str(refusal)),
+                messages.ERROR,
+            )
+            return
+        if not results:
+            self.message_user(
+                request,
+                format_html("{}: no earlier disconnected session of this phone to adopt.", session),
+                messages.INFO,
+            )
+        for result in results:
+            self.message_user(request, self.result_message(result), messages.SUCCESS)
+
+    @staticmethod
+    def result_message(result: MigrationResult) -> str:
+        if result.migration is None:
+            return format_html(
+                "{} → {}: nothing pointed at it; nothing moved.", result.old, result.new
+            )
+        return format_html(
+            "{} → {}: moved {} ({}).",
+            result.old,
+            result.new,
+            summarize_counts(result.counts),
+            admin_change_link(result.migration, "audit entry"),
+        )
+
+    def _nothing_selected(self, request):
+        # A crafted POST naming rows the user cannot see lands here: answer as Django does when
+        # nothing is selected, so the rows look as if they did not exist.
+        self.message_user(
+            request,
+            "Items must be selected in order to perform actions on them. No items have been "
+            "changed.",
+            messages.WARNING,
+        )
+        return None
+
+    def _confirmation_templates(self, name: str) -> list[str]:
+        app_label, model_name = self.opts.app_label, self.opts.model_name
+        return [
+            f"admin/{app_label}/{model_name}/{name}.html",
+            f"admin/{app_label}/{name}.html",
+            f"admin/{name}.html",
+        ]
+
 
 @admin.register(WhatsAppGroup)
 class WhatsAppGroupAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
@@ -72,10 +558,94 @@ class WhatsAppGroupAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     search_fields = ["name", "group_jid"]
     list_select_related = ["session"]
     autocomplete_fields = ["session"]
+    help_texts = {
+        "session": "The session that is a member of this group and posts to it.",
+        "name": "The group's name as shown in WhatsApp.",
+    }
 
 
 @admin.register(SessionMigration)
 class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
-    list_display = ["created_at", "trigger", "actor", "old_session", "new_session", "counts"]
+    """The audit: read-only and append-only for everyone, superusers included."""
+
+    list_display = [
+        "created_at",
+        "trigger",
+        "actor_name",
+        "organization",
+        "old_to_new",
+        "counts_summary",
+    ]
     list_filter = ["trigger", "organization"]
-    list_select_related = ["actor", "old_session", "new_session"]
+    list_select_related = ["organization", "actor", "old_session", "new_session"]
+    search_fields = ["old_session__phone_number", "new_session__phone_number", "id"]
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "organization",
+        "trigger",
+        "actor_name",
+        "forced",
+        "old_session_link",
+        "new_session_link",
+        "counts_summary",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Who", ordering="actor__username")
+    def actor_name(self, migration):
+        # Plain text: staff reading the audit usually cannot open user pages.
+        if migration.actor is None:
+            return "-" if migration.trigger != SessionMigration.Trigger.AUTOMATIC else "(automatic)"
+        return migration.actor.get_username()
+
+    @admin.display(description="Old → new")
+    def old_to_new(self, migration):
+        return format_html(
+            "{} → {}",
+            admin_change_link(migration.old_session),
+            admin_change_link(migration.new_session),
+        )
+
+    @admin.display(description="Old session")
+    def old_session_link(self, migration):
+        return admin_change_link(migration.old_session)
+
+    @admin.display(description="New session")
+    def new_session_link(self, migration):
+        return admin_change_link(migration.new_session)
+
+    @admin.display(description="What moved")
+    def counts_summary(self, migration):
+        return summarize_counts(migration.counts)
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["moved_rows"] = moved_rows(obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+
+def moved_rows(migration: SessionMigration) -> list[dict]:
+    """The rows a migration moved, per table, each with a link: one query per table."""
+    tables = []
+    for key, label, model in MIGRATION_COUNT_COLUMNS:
+        ids = (migration.moved_ids or {}).get(key) or []
+        if not ids:
+            continue
+        found = model._default_manager.in_bulk(ids)
+        found = {str(pk): row for pk, row in found.items()}
+        rows = []
+        for row_id in ids:
+            row = found.get(str(row_id))
+            rows.append({"id": row_id, "link": admin_change_link(row) if row is not None else None})
+        tables.append({"key": key, "label": label, "rows": rows})
+    return tables

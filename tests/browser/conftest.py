@@ -45,8 +45,10 @@ def page(chromium, live_server, settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     context = chromium.new_context(
-        base_url=live_server.url, viewport={"width": 1440, "height": 900}
+        base_url=live_server.url, viewport={"width": 1600, "height": 900}
     )
+    # The sessions list is wide: start with the admin's navigation sidebar folded away.
+    context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

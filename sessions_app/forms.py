@@ -1,0 +1,71 @@
+"""Admin forms: the confirmation of a manual move, and the edit forms' help texts."""
+
+from django import forms
+from django.db.models import QuerySet
+
+from sessions_app.models import Organization, WhatsAppSession
+
+
+class TargetSessionChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, session: WhatsAppSession) -> str:
+        connected = (
+            f"connected {session.connected_at:%Y-%m-%d %H:%M}" if session.connected_at else ""
+        )
+        phone = session.phone_number or "no phone yet"
+        return " · ".join(part for part in (phone, connected, str(session.id)) if part)
+
+
+class MoveReferencesForm(forms.Form):
+    """What the staff member picks on the move confirmation page."""
+
+    target = TargetSessionChoiceField(
+        queryset=WhatsAppSession.objects.none(),
+        empty_label=None,
+        label="Move to",
+        help_text=(
+            "The connected session of the same organization that takes over every reference "
+            "of the selected sessions."
+        ),
+    )
+    force = forms.BooleanField(
+        required=False,
+        label="Force",
+        help_text=(
+            "Move even though the phone numbers differ or a selected session is still "
+            "connected. Only for moving a number by hand; the automatic path never does this."
+        ),
+    )
+    # The target the preview on the page was computed for: a changed target is shown again
+    # before anything moves.
+    previewed_target = forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, targets: QuerySet, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["target"].queryset = targets
+
+    @property
+    def target_was_previewed(self) -> bool:
+        return self.cleaned_data.get("previewed_target") == self.cleaned_data["target"].pk
+
+
+class OrganizationAdminForm(forms.ModelForm):
+    class Meta:
+        model = Organization
+        fields = ["name", "community_session"]
+
+    def clean_community_session(self):
+        session = self.cleaned_data.get("community_session")
+        if session is not None and self.instance.pk and session.organization_id != self.instance.pk:
+            raise forms.ValidationError("Pick a session of this organization.")
+        return session
+
+
+class WhatsAppSessionAdminForm(forms.ModelForm):
+    class Meta:
+        model = WhatsAppSession
+        fields = ["organization", "session_data"]
+        help_texts = {
+            "organization": (
+                "The organization the session sends for; fixed once the session exists."
+            ),
+        }
