@@ -33,6 +33,18 @@ def scene():
         superseded_by=scene.old,
     )
     WhatsAppSession.objects.filter(pk=first.pk).update(created_at=first.connected_at)
+    # Names staff would recognize, for the screenshots.
+    names = [
+        (scene.workshops[0], "title", "Essay writing workshop, week 1"),
+        (scene.workshops[1], "title", "Essay writing workshop, week 2"),
+        (scene.webinars[0], "title", "Enrollment webinar"),
+        (scene.campaigns[0], "name", "Enrollment reminders"),
+        (scene.finished_campaigns[0], "name", "Welcome back (sent)"),
+        (scene.groups[0], "name", "Parents · Class 3B"),
+    ]
+    for row, field_name, value in names:
+        setattr(row, field_name, value)
+        row.save(update_fields=[field_name])
     return scene
 
 
