@@ -1,3 +1,9 @@
+from django.urls import path
+
+from sessions_app import views
+
 app_name = "sessions_app"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("whatsapp/", views.whatsapp_webhook, name="whatsapp_webhook"),
+]

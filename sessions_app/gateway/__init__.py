@@ -1,0 +1,37 @@
+"""WhatsApp gateway backends, chosen by `WHATSAPP_GATEWAY_BACKEND` like Django's e-mail backends.
+
+- `sessions_app.gateway.console.GatewayBackend`: logs what would be sent (development);
+- `sessions_app.gateway.locmem.GatewayBackend`: keeps every send in `locmem.outbox` (tests);
+- `sessions_app.gateway.waha.GatewayBackend`: a WAHA gateway over HTTP.
+
+A backend names a session by the gateway's session name, kept in the session's
+`session_data["session_name"]` (`WhatsAppSession.gateway_session_name`).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from sessions_app.gateway.base import (
+    BaseGatewayBackend,
+    GatewayError,
+    PermanentGatewayError,
+    RetryableGatewayError,
+    SessionStatus,
+)
+
+__all__ = [
+    "BaseGatewayBackend",
+    "GatewayError",
+    "PermanentGatewayError",
+    "RetryableGatewayError",
+    "SessionStatus",
+    "get_gateway",
+]
+
+
+def get_gateway(backend: str | None = None, **kwargs) -> BaseGatewayBackend:
+    """An instance of the configured backend (or of the dotted path `backend`)."""
+    backend_class = import_string(backend or settings.WHATSAPP_GATEWAY_BACKEND)
+    return backend_class(**kwargs)
