@@ -2,6 +2,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Coalesce
 
 
 class ScheduledEvent(models.Model):
@@ -142,6 +143,17 @@ class ScheduledWhatsAppMessage(models.Model):
         indexes = [
             models.Index(fields=["status", "send_at"], name="scheduled_msg_status_send_at"),
             models.Index(fields=["group", "status"], name="scheduled_msg_group_status"),
+            # What the dispatcher claims: pending rows by due time, sending rows by lease.
+            models.Index(
+                Coalesce("next_attempt_at", "send_at"),
+                name="scheduled_msg_pending_due",
+                condition=Q(status="pending"),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="scheduled_msg_sending_lease",
+                condition=Q(status="sending"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -150,3 +162,21 @@ class ScheduledWhatsAppMessage(models.Model):
     @property
     def event(self):
         return self.workshop or self.webinar
+
+
+class SessionSendPacing(models.Model):
+    """When a session may send its next message: dispatchers space one session's sends apart.
+
+    Keyed by the session's id without a foreign key: it is the dispatcher's bookkeeping, not a
+    reference that moves with a reconnect (the new session starts with its own pace).
+    """
+
+    session_id = models.UUIDField(primary_key=True)
+    next_send_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "whatsapp_session_pacing"
+        verbose_name = "session send pacing"
+
+    def __str__(self) -> str:
+        return f"{self.session_id} next at {self.next_send_at:%H:%M:%S}"

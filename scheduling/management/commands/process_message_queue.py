@@ -1,0 +1,81 @@
+"""Send due workshop and webinar messages through the WhatsApp gateway."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand, CommandError
+
+from scheduling.services import (
+    KINDS,
+    DispatchOptions,
+    DispatchResult,
+    dispatch_due_messages,
+    dispatcher_id,
+    release_claims,
+)
+from sessions_app.gateway import get_gateway
+
+
+class Command(BaseCommand):
+    help = (
+        "Send the due scheduled messages. Without --loop, sends until none is due and exits; "
+        "with --loop, keeps polling until SIGTERM or SIGINT. Any number may run at once."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--loop", action="store_true", help="Keep polling until stopped.")
+        parser.add_argument(
+            "--interval",
+            type=float,
+            default=5.0,
+            help="Seconds between polls when nothing is due (with --loop; default 5).",
+        )
+        parser.add_argument(
+            "--batch", type=int, default=100, help="Messages claimed at once (default 100)."
+        )
+        parser.add_argument("--kind", choices=KINDS, help="Only workshop or webinar messages.")
+
+    def handle(self, *args, loop: bool, interval: float, batch: int, kind: str | None, **options):
+        if batch < 1:
+            raise CommandError("--batch must be at least 1.")
+        if interval < 0:
+            raise CommandError("--interval cannot be negative.")
+        stop = threading.Event()
+        if loop:
+            # Finish the send in flight, give the other claims back, then exit 0.
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(signum, lambda *_: stop.set())
+        worker = dispatcher_id()
+        gateway = get_gateway()
+        dispatch_options = DispatchOptions(batch_size=batch, kind=kind)
+        total = DispatchResult()
+        try:
+            while not stop.is_set():
+                result = dispatch_due_messages(
+                    worker=worker,
+                    gateway=gateway,
+                    options=dispatch_options,
+                    should_stop=stop.is_set,
+                )
+                total.add(result)
+                if result.claimed and options["verbosity"] >= 2:
+                    self.stdout.write(self._summary(result))
+                if not result.claimed:
+                    if not loop:
+                        break
+                    stop.wait(interval)
+        finally:
+            released = release_claims(worker=worker)
+            gateway.close()
+        total.released += released
+        if options["verbosity"] >= 1:
+            self.stdout.write(self._summary(total))
+
+    @staticmethod
+    def _summary(result: DispatchResult) -> str:
+        return (
+            f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
+            f"deferred {result.deferred}, released {result.released}"
+        )

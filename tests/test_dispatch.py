@@ -1,0 +1,342 @@
+"""The dispatcher, in process, against the in-memory gateway (PostgreSQL)."""
+
+import datetime as dt
+import itertools
+
+import pytest
+from django.utils import timezone
+
+from scheduling.models import ScheduledWhatsAppMessage
+from scheduling.services import (
+    DispatchOptions,
+    _Outcome,
+    claim_due_messages,
+    dispatch_due_messages,
+    messages_retry_now,
+    record_outcomes,
+    release_claims,
+)
+from sessions_app.gateway import PermanentGatewayError, RetryableGatewayError, locmem
+from sessions_app.models import WhatsAppSession
+from tests.factories import (
+    ScheduledWhatsAppMessageFactory,
+    WebinarFactory,
+    WhatsAppGroupFactory,
+    WhatsAppSessionFactory,
+    WorkshopFactory,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only", "clean_outbox")]
+Status = ScheduledWhatsAppMessage.Status
+UNPACED = DispatchOptions(send_interval_seconds=0, send_jitter_seconds=0)
+
+
+@pytest.fixture
+def clean_outbox():
+    for store in (locmem.outbox, locmem.statuses, locmem.failures):
+        store.clear()
+    yield
+    for store in (locmem.outbox, locmem.statuses, locmem.failures):
+        store.clear()
+
+
+def dispatch(options=UNPACED, **kwargs):
+    return dispatch_due_messages(
+        worker=kwargs.pop("worker", "test-worker"), options=options, **kwargs
+    )
+
+
+def message_for(event_kind: str, **kwargs):
+    event = (WorkshopFactory if event_kind == "workshop" else WebinarFactory)()
+    return ScheduledWhatsAppMessageFactory(
+        workshop=event if event_kind == "workshop" else None,
+        webinar=event if event_kind == "webinar" else None,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("kind", ["workshop", "webinar"])
+def test_sends_through_the_events_session_not_the_groups(kind):
+    """The original plan's bug: the queue used the group's session, which may be another one."""
+    group_session = WhatsAppSessionFactory(session_data={"session_name": "group-x"})
+    event_session = WhatsAppSessionFactory(
+        organization=group_session.organization, session_data={"session_name": "event-y"}
+    )
+    factory = WorkshopFactory if kind == "workshop" else WebinarFactory
+    event = factory(organization=group_session.organization, whatsapp_session=event_session)
+    group = WhatsAppGroupFactory(session=group_session)
+    message = ScheduledWhatsAppMessageFactory(
+        group=group,
+        workshop=event if kind == "workshop" else None,
+        webinar=event if kind == "webinar" else None,
+    )
+
+    result = dispatch()
+
+    assert result.sent == 1
+    (sent,) = locmem.outbox
+    assert (sent.session_name, sent.chat_id, sent.text) == (
+        "event-y",
+        group.group_jid,
+        message.body,
+    )
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert message.gateway_message_id == sent.message_id
+    assert message.sent_at is not None
+    assert message.attempts == 1
+    assert (message.claimed_by, message.lease_expires_at) == ("", None)
+
+
+@pytest.mark.parametrize("kind", ["workshop", "webinar"])
+def test_follows_superseded_by_to_the_live_session(kind):
+    message = message_for(kind)
+    old = message.event.whatsapp_session
+    middle = WhatsAppSessionFactory(organization=old.organization, status="disconnected")
+    live = WhatsAppSessionFactory(
+        organization=old.organization, session_data={"session_name": "live"}
+    )
+    WhatsAppSession.objects.filter(pk=old.pk).update(status="disconnected", superseded_by=middle)
+    WhatsAppSession.objects.filter(pk=middle.pk).update(superseded_by=live)
+
+    dispatch()
+
+    assert [m.session_name for m in locmem.outbox] == ["live"]
+
+
+def test_not_yet_due_and_finished_messages_are_left_alone():
+    future = ScheduledWhatsAppMessageFactory(send_at=timezone.now() + dt.timedelta(hours=1))
+    for status in (Status.SENT, Status.FAILED, Status.CANCELLED):
+        ScheduledWhatsAppMessageFactory(status=status)
+
+    assert dispatch().claimed == 0
+    assert locmem.outbox == []
+    future.refresh_from_db()
+    assert future.status == Status.PENDING
+
+
+def test_kind_filter():
+    workshop_message = message_for("workshop")
+    webinar_message = message_for("webinar")
+
+    dispatch(DispatchOptions(kind="webinar", send_interval_seconds=0, send_jitter_seconds=0))
+
+    assert [m.text for m in locmem.outbox] == [webinar_message.body]
+    workshop_message.refresh_from_db()
+    assert workshop_message.status == Status.PENDING
+
+
+@pytest.mark.parametrize("status", ["disconnected", "connecting"])
+def test_session_not_connected_is_retried_later_with_backoff(status):
+    message = ScheduledWhatsAppMessageFactory()
+    WhatsAppSession.objects.filter(pk=message.event.whatsapp_session_id).update(status=status)
+    now = timezone.now()
+
+    result = dispatch(DispatchOptions(backoff_seconds=30, send_interval_seconds=0), now=now)
+
+    assert result.retried == 1
+    message.refresh_from_db()
+    assert message.status == Status.PENDING
+    assert message.attempts == 1
+    assert status in message.last_error
+    assert message.next_attempt_at == now + dt.timedelta(seconds=30)
+    assert locmem.outbox == []
+
+
+def test_event_without_session_is_retried():
+    message = ScheduledWhatsAppMessageFactory()
+    message.workshop.whatsapp_session = None
+    message.workshop.save()
+
+    dispatch()
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Status.PENDING, 1)
+    assert "no WhatsApp session" in message.last_error
+
+
+def test_retryable_failures_back_off_exponentially_then_fail():
+    message = ScheduledWhatsAppMessageFactory()
+    name = message.event.whatsapp_session.gateway_session_name
+    locmem.failures[name] = RetryableGatewayError("WAHA answered 503")
+    options = DispatchOptions(
+        max_attempts=3, backoff_seconds=10, send_interval_seconds=0, send_jitter_seconds=0
+    )
+    now = timezone.now()
+    delays = []
+    for _ in range(2):
+        dispatch(options, now=now)
+        message.refresh_from_db()
+        assert message.status == Status.PENDING
+        delays.append((message.next_attempt_at - now).total_seconds())
+        now = message.next_attempt_at
+    dispatch(options, now=now)
+
+    message.refresh_from_db()
+    assert delays == [10, 20]
+    assert message.status == Status.FAILED
+    assert message.attempts == 3
+    assert message.last_error == "Gave up after 3 attempts: WAHA answered 503"
+
+
+def test_permanent_failure_fails_at_once_with_the_reason():
+    message = ScheduledWhatsAppMessageFactory()
+    name = message.event.whatsapp_session.gateway_session_name
+    locmem.failures[name] = PermanentGatewayError("WAHA refused with 404: Session not found")
+
+    result = dispatch()
+
+    assert result.failed == 1
+    message.refresh_from_db()
+    assert message.status == Status.FAILED
+    assert message.last_error == "WAHA refused with 404: Session not found"
+
+
+def test_expired_claims_are_taken_over_and_live_ones_are_not():
+    now = timezone.now()
+    abandoned = ScheduledWhatsAppMessageFactory(
+        status=Status.SENDING, claimed_by="dead", lease_expires_at=now - dt.timedelta(seconds=1)
+    )
+    held = ScheduledWhatsAppMessageFactory(
+        status=Status.SENDING, claimed_by="alive", lease_expires_at=now + dt.timedelta(minutes=1)
+    )
+
+    dispatch(now=now)
+
+    assert [m.text for m in locmem.outbox] == [abandoned.body]
+    held.refresh_from_db()
+    assert (held.status, held.claimed_by) == (Status.SENDING, "alive")
+
+
+def test_an_outcome_is_not_written_once_another_dispatcher_took_the_claim():
+    message = ScheduledWhatsAppMessageFactory()
+    now = timezone.now()
+    (claimed,) = claim_due_messages(worker="slow", options=UNPACED, now=now)
+    later = now + dt.timedelta(seconds=UNPACED.lease_seconds + 1)
+    dispatch(worker="fast", now=later)
+
+    written = record_outcomes(
+        [_Outcome(claimed.id, Status.FAILED, 1, last_error="slow says failed")], worker="slow"
+    )
+
+    assert written == 0
+    message.refresh_from_db()
+    assert message.status == Status.SENT
+    assert len(locmem.outbox) == 1
+
+
+def test_stop_request_gives_unsent_claims_back():
+    messages = ScheduledWhatsAppMessageFactory.create_batch(3)
+    asked = []
+
+    def should_stop():
+        asked.append(1)
+        return len(asked) > 1  # stop after the first send
+
+    result = dispatch(should_stop=should_stop)
+
+    assert (result.sent, result.released) == (1, 2)
+    statuses = sorted(
+        ScheduledWhatsAppMessage.objects.filter(pk__in=[m.pk for m in messages]).values_list(
+            "status", "attempts", "claimed_by"
+        )
+    )
+    assert statuses == [("pending", 0, ""), ("pending", 0, ""), ("sent", 1, "")]
+
+
+def test_release_claims():
+    ScheduledWhatsAppMessageFactory.create_batch(2)
+    claim_due_messages(worker="me", options=UNPACED, now=timezone.now())
+
+    assert release_claims(worker="me") == 2
+    assert set(ScheduledWhatsAppMessage.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_retry_now_requeues_failed_messages_only():
+    failed = ScheduledWhatsAppMessageFactory(status=Status.FAILED, attempts=5, last_error="boom")
+    sent = ScheduledWhatsAppMessageFactory(status=Status.SENT)
+
+    assert messages_retry_now(queryset=ScheduledWhatsAppMessage.objects.all()) == 1
+
+    failed.refresh_from_db()
+    sent.refresh_from_db()
+    assert (failed.status, failed.attempts) == (Status.PENDING, 0)
+    assert sent.status == Status.SENT
+    dispatch()
+    failed.refresh_from_db()
+    assert (failed.status, failed.last_error) == (Status.SENT, "")
+
+
+def test_a_batch_costs_a_fixed_number_of_statements(django_assert_max_num_queries):
+    sessions = WhatsAppSessionFactory.create_batch(5)
+    for index in range(60):
+        workshop = WorkshopFactory(
+            organization=sessions[index % 5].organization, whatsapp_session=sessions[index % 5]
+        )
+        ScheduledWhatsAppMessageFactory(workshop=workshop)
+
+    with django_assert_max_num_queries(3):
+        result = dispatch(
+            DispatchOptions(batch_size=100, send_interval_seconds=0, send_jitter_seconds=0)
+        )
+
+    assert result.sent == 60
+
+
+class TestPacing:
+    INTERVAL = 3.0
+
+    def options(self):
+        return DispatchOptions(send_interval_seconds=self.INTERVAL, send_jitter_seconds=1.0)
+
+    def test_messages_of_one_session_due_together_are_spread_out(self):
+        workshop = WorkshopFactory()
+        for _ in range(5):
+            ScheduledWhatsAppMessageFactory(workshop=workshop)
+        now = timezone.now()
+
+        first = dispatch(self.options(), now=now)
+
+        assert (first.sent, first.deferred) == (1, 4)
+        deferred = sorted(
+            ScheduledWhatsAppMessage.objects.filter(status=Status.PENDING).values_list(
+                "next_attempt_at", "attempts"
+            )
+        )
+        assert all(attempts == 0 for _, attempts in deferred)
+        times = [now] + [at for at, _ in deferred]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert min(gaps) >= self.INTERVAL
+
+        # Run the clock forward pass by pass, as a looping dispatcher would see it.
+        for _ in range(20):
+            pending = ScheduledWhatsAppMessage.objects.filter(status=Status.PENDING)
+            if not pending.exists():
+                break
+            now = min(m.next_attempt_at for m in pending)
+            dispatch(self.options(), now=now)
+        sent_at = sorted(ScheduledWhatsAppMessage.objects.values_list("sent_at", flat=True))
+        assert len(locmem.outbox) == 5
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_at)]
+        assert min(gaps) >= self.INTERVAL
+
+    def test_a_second_dispatcher_respects_the_first_ones_pace(self):
+        workshop = WorkshopFactory()
+        ScheduledWhatsAppMessageFactory(workshop=workshop)
+        now = timezone.now()
+        dispatch(self.options(), now=now, worker="a")
+        ScheduledWhatsAppMessageFactory(workshop=workshop)
+
+        result = dispatch(self.options(), now=now + dt.timedelta(seconds=1), worker="b")
+
+        assert (result.sent, result.deferred) == (0, 1)
+        later = ScheduledWhatsAppMessage.objects.get(status=Status.PENDING)
+        assert later.next_attempt_at >= now + dt.timedelta(seconds=self.INTERVAL)
+
+    def test_sessions_do_not_slow_each_other_down(self):
+        for _ in range(3):
+            ScheduledWhatsAppMessageFactory()
+
+        result = dispatch(self.options())
+
+        assert (result.sent, result.deferred) == (3, 0)
