@@ -1,0 +1,148 @@
+"""`apply_status_report`: the one place a session's status, phone and connection times change."""
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from scheduling.models import Workshop
+from sessions_app.models import WhatsAppSession
+from sessions_app.services.status import apply_status_report
+from tests import factories
+from tests.migration_helpers import PHONE, Status, database_snapshot, give_references
+
+pytestmark = pytest.mark.django_db
+
+SHAPES = [
+    "+55 11 98888-7777",
+    "5511988887777",
+    "+5511988887777",
+    "5511988887777@c.us",
+    "5511988887777@s.whatsapp.net",
+    "5511988887777:12@s.whatsapp.net",
+]
+
+
+def connecting_session(**kwargs):
+    kwargs.setdefault("status", Status.CONNECTING)
+    kwargs.setdefault("phone_number", None)
+    kwargs.setdefault("connected_at", None)
+    return factories.WhatsAppSessionFactory(**kwargs)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_every_shape_a_gateway_reports_is_stored_in_e164(shape):
+    session = connecting_session()
+
+    returned = apply_status_report(session, "connected", shape)
+
+    session.refresh_from_db()
+    assert session.phone_number == PHONE
+    assert returned.pk == session.pk and returned.phone_number == PHONE
+
+
+def test_connecting_stamps_connected_at_and_disconnecting_stamps_disconnected_at():
+    session = connecting_session()
+
+    apply_status_report(session, "connected", PHONE)
+    session.refresh_from_db()
+    connected_at = session.connected_at
+    assert session.status == Status.CONNECTED and connected_at is not None
+    assert session.disconnected_at is None
+
+    apply_status_report(session, "disconnected")
+    session.refresh_from_db()
+    assert session.status == Status.DISCONNECTED
+    assert session.disconnected_at is not None
+    assert session.connected_at == connected_at
+
+
+def test_repeating_a_status_changes_nothing():
+    session = connecting_session()
+    apply_status_report(session, "connected", PHONE)
+    before = database_snapshot()
+
+    apply_status_report(session, "connected", "5511988887777@c.us")
+
+    assert database_snapshot() == before
+
+
+def test_the_callers_instance_sees_the_new_values():
+    session = connecting_session()
+
+    apply_status_report(session, "connected", "5511988887777@c.us")
+
+    assert session.status == Status.CONNECTED
+    assert session.phone_number == PHONE
+    assert session.connected_at is not None
+
+
+class TestAPhoneIsKeptForLife:
+    """A public system cleared old phone numbers before searching for them, so its migration
+    never ran. Here neither a disconnect nor a report without a phone clears it."""
+
+    def test_disconnecting_keeps_the_phone(self):
+        session = connecting_session()
+        apply_status_report(session, "connected", PHONE)
+
+        apply_status_report(session, "disconnected")
+
+        session.refresh_from_db()
+        assert session.phone_number == PHONE
+
+    @pytest.mark.parametrize("empty", [None, ""])
+    def test_a_report_without_a_phone_keeps_it(self, empty):
+        session = connecting_session()
+        apply_status_report(session, "connected", PHONE)
+
+        apply_status_report(session, "connecting", empty)
+
+        session.refresh_from_db()
+        assert session.phone_number == PHONE
+
+    def test_the_next_connect_of_the_phone_still_finds_the_old_session(self):
+        organization = factories.OrganizationFactory()
+        old = connecting_session(organization=organization)
+        apply_status_report(old, "connected", "+55 11 98888-7777")
+        held = give_references(old)
+        apply_status_report(old, "disconnected")
+        new = connecting_session(organization=organization)
+
+        apply_status_report(new, "connected", "5511988887777:3@s.whatsapp.net")
+
+        assert {w.whatsapp_session_id for w in Workshop.objects.all()} == {new.pk}
+        assert len(held.workshops) == new.workshops.count()
+        old.refresh_from_db()
+        assert (old.phone_number, old.superseded_by) == (PHONE, new)
+
+
+class TestBadReports:
+    def test_an_unknown_status_is_refused_and_changes_nothing(self):
+        session = connecting_session()
+        before = database_snapshot()
+
+        with pytest.raises(ValidationError) as caught:
+            apply_status_report(session, "online", PHONE)
+
+        [message] = caught.value.messages
+        assert "online" in message and "connected" in message and "\n" not in message
+        assert database_snapshot() == before
+
+    @pytest.mark.parametrize("phone", ["not a phone", "123", "abc@c.us", "+55 11"])
+    def test_an_unreadable_phone_is_refused_and_changes_nothing(self, phone):
+        session = connecting_session()
+        before = database_snapshot()
+
+        with pytest.raises(ValidationError) as caught:
+            apply_status_report(session, "connected", phone)
+
+        [message] = caught.value.messages
+        assert repr(phone) in message and "\n" not in message
+        assert database_snapshot() == before
+        session.refresh_from_db()
+        assert session.status == Status.CONNECTING
+
+    def test_a_session_that_no_longer_exists_is_refused(self):
+        session = connecting_session()
+        ghost = WhatsAppSession(pk=session.pk.__class__(int=7), organization=session.organization)
+
+        with pytest.raises(ValidationError, match="does not exist"):
+            apply_status_report(ghost, "connected", PHONE)
