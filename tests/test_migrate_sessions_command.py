@@ -1,0 +1,279 @@
+"""`manage.py migrate_sessions`: by hand (OLD NEW) and as a sweep (--auto)."""
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.db import connection
+
+from scheduling.models import Workshop
+from sessions_app.models import SessionMigration, WhatsAppSession
+from tests import factories
+from tests.migration_helpers import Status, database_snapshot, give_references, new_then_old
+
+pytestmark = pytest.mark.django_db
+
+COUNT_KEYS = {
+    "workshops",
+    "webinars",
+    "campaigns",
+    "organizations",
+    "groups_moved",
+    "groups_merged",
+    "scheduled_messages",
+}
+
+
+def run(*args) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command("migrate_sessions", *[str(a) for a in args], stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def refused(*args, match: str) -> str:
+    before = database_snapshot()
+    with pytest.raises(CommandError, match=match) as caught:
+        run(*args)
+    assert "\n" not in str(caught.value)
+    assert database_snapshot() == before
+    return str(caught.value)
+
+
+class TestOneMove:
+    def test_moves_and_prints_a_table_of_counts(self):
+        old, new = new_then_old()
+        held = give_references(old, count=3)
+
+        out, err = run(old.pk, new.pk)
+
+        assert f"Moved {old.pk} → {new.pk}" in out
+        table = dict(line.split() for line in out.splitlines() if line.startswith("  "))
+        assert set(table) == COUNT_KEYS
+        assert int(table["workshops"]) == len(held.workshops)
+        assert err == ""
+        audit = SessionMigration.objects.get()
+        assert (audit.trigger, audit.actor) == ("command", None)
+        assert Workshop.objects.filter(whatsapp_session=new).count() == 3
+
+    def test_json(self):
+        old, new = new_then_old()
+        held = give_references(old)
+
+        out, _ = run(old.pk, new.pk, "--json")
+
+        document = json.loads(out)
+        assert document["dry_run"] is False
+        [migration] = document["migrations"]
+        assert (migration["old"], migration["new"]) == (str(old.pk), str(new.pk))
+        assert set(migration["counts"]) == COUNT_KEYS
+        assert migration["counts"]["webinars"] == len(held.webinars)
+
+    def test_dry_run_reports_and_changes_nothing(self):
+        old, new = new_then_old()
+        held = give_references(old)
+        before = database_snapshot()
+
+        out, _ = run(old.pk, new.pk, "--dry-run", "--json")
+
+        assert database_snapshot() == before
+        document = json.loads(out)
+        assert document["dry_run"] is True
+        assert document["migrations"][0]["counts"]["workshops"] == len(held.workshops)
+        human, _ = run(old.pk, new.pk, "--dry-run")
+        assert human.startswith(f"Would move {old.pk} → {new.pk}")
+        assert database_snapshot() == before
+
+    def test_force_moves_from_a_connected_session(self):
+        old, new = new_then_old()
+        WhatsAppSession.objects.filter(pk=old.pk).update(status=Status.CONNECTED)
+        give_references(old)
+        refused(old.pk, new.pk, match="still connected")
+
+        run(old.pk, new.pk, "--force")
+
+        assert SessionMigration.objects.get().forced is True
+
+    def test_a_second_run_moves_nothing(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+
+        out, _ = run(old.pk, new.pk, "--json")
+
+        assert set(json.loads(out)["migrations"][0]["counts"].values()) == {0}
+        assert SessionMigration.objects.count() == 1
+
+
+class TestBadInput:
+    def test_a_malformed_id(self):
+        _, new = new_then_old()
+        message = refused("not-a-uuid", new.pk, match="not a valid session id")
+        assert "'not-a-uuid'" in message
+
+    def test_an_unknown_session(self):
+        _, new = new_then_old()
+        missing = uuid.uuid4()
+        refused(missing, new.pk, match=f"Session {missing} does not exist")
+
+    def test_a_refused_move(self):
+        old, new = new_then_old(new_status=Status.DISCONNECTED)
+        give_references(old)
+        refused(old.pk, new.pk, match="only move to a connected session")
+
+    def test_sessions_of_different_organizations_even_forced(self):
+        old, _ = new_then_old()
+        other = factories.WhatsAppSessionFactory()
+        give_references(old)
+        refused(old.pk, other.pk, "--force", match="different organizations")
+
+    def test_missing_or_conflicting_arguments(self):
+        old, new = new_then_old()
+        refused(match="Give OLD and NEW")
+        refused(old.pk, match="Give OLD and NEW")
+        refused(old.pk, new.pk, "--auto", match="--auto takes no session ids")
+        refused("--auto", "--force", match="never forces")
+        refused(old.pk, new.pk, "--organization", old.organization_id, match="only goes with")
+
+    def test_a_bad_organization_for_the_sweep(self):
+        refused("--auto", "--organization", "nope", match="not a valid organization id")
+        missing = uuid.uuid4()
+        refused("--auto", "--organization", missing, match=f"Organization {missing} does not")
+
+
+class TestTheSweep:
+    def test_a_session_connected_without_a_signal_adopts_its_predecessors(self):
+        old, new = new_then_old(new_status=Status.CONNECTING)
+        held = give_references(old)
+        # QuerySet.update sends no post_save: only the sweep can notice this connect.
+        WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED)
+
+        out, _ = run("--auto", "--json")
+
+        [migration] = json.loads(out)["migrations"]
+        assert (migration["old"], migration["new"]) == (str(old.pk), str(new.pk))
+        assert migration["counts"]["workshops"] == len(held.workshops)
+        old.refresh_from_db()
+        assert old.superseded_by_id == new.pk
+
+    def test_a_superseded_session_holding_references_again_hands_them_on(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+        late = Workshop.objects.create(
+            organization=old.organization,
+            title="Attached late",
+            starts_at=new.created_at,
+            whatsapp_session=old,
+        )
+
+        out, _ = run("--auto")
+
+        late.refresh_from_db()
+        assert late.whatsapp_session_id == new.pk
+        assert f"Moved {old.pk} → {new.pk}" in out
+        assert SessionMigration.objects.filter(old_session=old, new_session=new).count() == 2
+
+    def test_a_superseded_chain_hands_them_to_its_live_end(self):
+        organization = factories.OrganizationFactory()
+        c = factories.WhatsAppSessionFactory(
+            organization=organization, phone_number="+5511900000001"
+        )
+        a, b = (
+            factories.WhatsAppSessionFactory(
+                organization=organization,
+                phone_number="+5511900000001",
+                status=Status.DISCONNECTED,
+            )
+            for _ in range(2)
+        )
+        WhatsAppSession.objects.filter(pk=a.pk).update(superseded_by=b)
+        WhatsAppSession.objects.filter(pk=b.pk).update(superseded_by=c)
+        held = give_references(a)
+
+        run("--auto")
+
+        assert {w.whatsapp_session_id for w in Workshop.objects.all()} == {c.pk}
+        assert len(held.workshops) == Workshop.objects.count()
+
+    def test_only_the_given_organization(self):
+        ours_old, ours_new = new_then_old(new_status=Status.CONNECTING)
+        theirs_old, theirs_new = new_then_old(new_status=Status.CONNECTING)
+        give_references(ours_old)
+        give_references(theirs_old)
+        WhatsAppSession.objects.filter(pk__in=[ours_new.pk, theirs_new.pk]).update(
+            status=Status.CONNECTED
+        )
+
+        out, _ = run("--auto", "--organization", ours_old.organization_id, "--json")
+
+        assert [m["old"] for m in json.loads(out)["migrations"]] == [str(ours_old.pk)]
+        theirs_old.refresh_from_db()
+        assert theirs_old.superseded_by is None
+
+    def test_dry_run_changes_nothing_and_a_second_sweep_finds_nothing(self):
+        old, new = new_then_old(new_status=Status.CONNECTING)
+        give_references(old)
+        WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED)
+        before = database_snapshot()
+
+        preview, _ = run("--auto", "--dry-run", "--json")
+
+        assert database_snapshot() == before
+        assert json.loads(preview)["dry_run"] is True
+        done, _ = run("--auto", "--json")
+        assert json.loads(done)["migrations"] == json.loads(preview)["migrations"]
+        again, _ = run("--auto")
+        assert again.strip() == "Nothing to move."
+
+
+def _manage(*args) -> subprocess.CompletedProcess:
+    """`manage.py migrate_sessions` in a process of its own, against the test database."""
+    db = connection.settings_dict
+    url = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    env = {**os.environ, "DATABASE_URL": url}
+    root = Path(__file__).resolve().parent.parent
+    return subprocess.run(
+        [sys.executable, "manage.py", "migrate_sessions", *map(str, args)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.usefixtures("postgres_only")
+@pytest.mark.django_db(transaction=True)
+class TestExitCodes:
+    def test_bad_input_exits_non_zero_with_one_line_on_stderr(self):
+        old, new = new_then_old(new_status=Status.CONNECTING)
+        give_references(old)
+        cases = [
+            (("oops", new.pk), "not a valid session id"),
+            ((uuid.uuid4(), new.pk), "does not exist"),
+            ((old.pk, new.pk), "only move to a connected session"),
+        ]
+        for args, reason in cases:
+            before = database_snapshot()
+            done = _manage(*args)
+            assert done.returncode != 0, args
+            [line] = done.stderr.strip().splitlines()
+            assert reason in line
+            assert done.stdout == ""
+            assert database_snapshot() == before
+
+    def test_a_move_exits_zero_with_json_on_stdout(self):
+        old, new = new_then_old()
+        give_references(old)
+
+        done = _manage(old.pk, new.pk, "--json")
+
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["migrations"][0]["counts"]["workshops"] == 2
