@@ -11,7 +11,7 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -278,6 +278,7 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context["references"] = self.reference_rows(obj)
+            context["migration_links"] = self.migration_links(obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def reference_rows(self, session) -> list[dict]:
@@ -294,6 +295,27 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                 }
             )
         return rows
+
+    def migration_links(self, session) -> list[dict]:
+        """Links to the audit entries that moved references out of and into this session."""
+        involving = SessionMigration.objects.filter(Q(old_session=session) | Q(new_session=session))
+        counts = involving.aggregate(
+            out_of=Count("pk", filter=Q(old_session=session)),
+            into=Count("pk", filter=Q(new_session=session)),
+        )
+        audit = reverse("admin:sessions_app_sessionmigration_changelist")
+        return [
+            {
+                "label": "Moved out of this session",
+                "count": counts["out_of"],
+                "url": f"{audit}?{urlencode({'old_session__id__exact': session.pk})}",
+            },
+            {
+                "label": "Moved into this session",
+                "count": counts["into"],
+                "url": f"{audit}?{urlencode({'new_session__id__exact': session.pk})}",
+            },
+        ]
 
     # Actions -------------------------------------------------------------------------------
 
@@ -569,7 +591,7 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     """The audit: read-only and append-only for everyone, superusers included."""
 
     list_display = [
-        "created_at",
+        "when",
         "trigger",
         "actor_name",
         "organization",
@@ -600,6 +622,10 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, migration):
+        return short_datetime(migration.created_at)
 
     @admin.display(description="Who", ordering="actor__username")
     def actor_name(self, migration):

@@ -154,6 +154,21 @@ class TestWhatPointsAtASession:
             assert listed == expected_rows[label], label
         assert elsewhere.pk not in expected_rows["Workshops"]
 
+    def test_the_page_links_to_the_migrations_out_of_and_into_the_session(self, client):
+        scene = reconnected_phone()
+        client.force_login(staff_member(scene.organization))
+        confirm_move(client, [scene.old], scene.new)
+        migration = SessionMigration.objects.get()
+        for session, label in (
+            (scene.old, "Moved out of this session"),
+            (scene.new, "Moved into this session"),
+        ):
+            links = client.get(session_url(session)).context["migration_links"]
+            [link] = [row for row in links if row["count"]]
+            assert link["label"] == label
+            listed = client.get(link["url"]).context["cl"].result_list
+            assert list(listed) == [migration]
+
 
 class TestMoveReferences:
     def test_the_preview_shows_the_counts_the_move_then_reports(self, client):
