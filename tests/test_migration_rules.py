@@ -458,3 +458,17 @@ def _fail_on(prefix):
         return execute(sql, params, many, context)
 
     return wrapper
+
+
+def test_a_superseded_session_that_connects_again_takes_the_references_back():
+    first, second = new_then_old()
+    give_references(first)
+    migrate(first, second)
+    apply_status_report(second, Status.DISCONNECTED)
+
+    apply_status_report(first, Status.CONNECTED, PHONE)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.superseded_by, second.superseded_by) == (None, first)
+    assert {w.whatsapp_session_id for w in Workshop.objects.all()} == {first.pk}

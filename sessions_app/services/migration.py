@@ -119,6 +119,14 @@ def migrate_session(
             locked_old.superseded_by = locked_new
             locked_old.updated_at = now
             old.superseded_by = locked_new
+        if locked_new.superseded_by_id is not None:
+            # A superseded session that connected again is the live one now: without this, the
+            # two would point at each other and senders would follow the wrong way.
+            WhatsAppSession.objects.using(using).filter(pk=locked_new.pk).update(
+                superseded_by=None, updated_at=timezone.now()
+            )
+            locked_new.superseded_by = None
+            new.superseded_by = None
         if result.moved_anything:
             result.migration = SessionMigration.objects.using(using).create(
                 organization_id=locked_new.organization_id,
