@@ -65,6 +65,9 @@ class FakeWaha:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One buffered write per answer, without Nagle: keep-alive calls take no 40 ms pause.
+            wbufsize = -1
+            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output quiet
                 pass
