@@ -267,6 +267,22 @@ class TestMoveReferences:
         assert Workshop.objects.get(pk=moved.pk).whatsapp_session == scene.new
         assert SessionMigration.objects.get().forced
 
+    def test_a_connected_source_needs_force(self, client):
+        scene = reconnected_phone()
+        live = factories.WhatsAppSessionFactory(
+            organization=scene.organization, phone_number=scene.new.phone_number
+        )
+        workshop = factories.WorkshopFactory(organization=scene.organization, whatsapp_session=live)
+        client.force_login(staff_member(scene.organization))
+        preview = run_action(client, "move_references", [live])
+        assert "still connected" in preview.context["previews"][0].needs_force
+        assert preview.context["needs_force"]
+        refused = confirm_move(client, [live], scene.new)
+        assert [level for level, _text in notes(refused)] == ["error"]
+        assert Workshop.objects.get(pk=workshop.pk).whatsapp_session == live
+        confirm_move(client, [live], scene.new, force=True)
+        assert Workshop.objects.get(pk=workshop.pk).whatsapp_session == scene.new
+
     def test_a_changed_target_is_previewed_again_before_anything_moves(self, client):
         scene = reconnected_phone()
         second_target = factories.WhatsAppSessionFactory(

@@ -24,7 +24,8 @@ CHROMIUM_ARGS = [
 SCREENSHOT_DIR = os.environ.get("STAFF_TOOLS_SCREENSHOTS")
 
 
-@pytest.fixture(scope="session")
+# Per module: Playwright's loop stops with the browser, so later tests run without it.
+@pytest.fixture(scope="module")
 def chromium():
     from playwright.sync_api import sync_playwright
 
