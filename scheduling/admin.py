@@ -1,12 +1,45 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from scheduling.services import messages_retry_now
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
 
 EVENT_HELP_TEXTS = {
     "title": "Shown to staff and in the reminders.",
     "starts_at": "When the event starts; reminders are scheduled relative to it.",
 }
+
+
+class EventMessageInline(admin.TabularInline):
+    """An event's scheduled messages, read-only: the dispatcher owns their state."""
+
+    model = ScheduledWhatsAppMessage
+    fields = ["send_at", "status", "group", "body", "attempts", "sent_at", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    ordering = ["send_at"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("group")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WorkshopMessageInline(EventMessageInline):
+    fk_name = "workshop"
+
+
+class WebinarMessageInline(EventMessageInline):
+    fk_name = "webinar"
 
 
 @admin.register(Workshop)
@@ -18,6 +51,7 @@ class WorkshopAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["organization", "whatsapp_session"]
     autocomplete_fields = ["organization", "whatsapp_session"]
+    inlines = [WorkshopMessageInline]
 
 
 @admin.register(Webinar)
@@ -29,6 +63,7 @@ class WebinarAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     date_hierarchy = "starts_at"
     list_select_related = ["organization", "whatsapp_session"]
     autocomplete_fields = ["organization", "whatsapp_session"]
+    inlines = [WebinarMessageInline]
 
 
 @admin.register(NotificationCampaign)
@@ -46,11 +81,62 @@ class NotificationCampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     autocomplete_fields = ["organization", "session"]
 
 
+class MessageKindFilter(admin.SimpleListFilter):
+    title = "kind"
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return [("workshop", "Workshop"), ("webinar", "Webinar")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("workshop", "webinar"):
+            return queryset.filter(**{f"{self.value()}__isnull": False})
+        return queryset
+
+
 @admin.register(ScheduledWhatsAppMessage)
 class ScheduledWhatsAppMessageAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     organization_field = "group__session__organization"
-    list_display = ["send_at", "status", "group", "workshop", "webinar", "attempts", "sent_at"]
-    list_filter = ["status"]
+    list_display = [
+        "send_at",
+        "status",
+        "kind",
+        "group",
+        "workshop",
+        "webinar",
+        "attempts",
+        "sent_at",
+        "last_error",
+    ]
+    list_filter = ["status", MessageKindFilter]
+    # The dispatcher's bookkeeping is shown, never edited by hand.
+    readonly_fields = [
+        "attempts",
+        "last_error",
+        "sent_at",
+        "next_attempt_at",
+        "lease_expires_at",
+        "claimed_by",
+        "gateway_message_id",
+    ]
+    actions = ["retry_now"]
     search_fields = ["body", "group__name", "group__group_jid"]
     list_select_related = ["group", "workshop", "webinar"]
     autocomplete_fields = ["group", "workshop", "webinar"]
+
+    @admin.display(description="kind")
+    def kind(self, obj):
+        return "Workshop" if obj.workshop_id else "Webinar"
+
+    @admin.action(description="Retry now", permissions=["change"])
+    def retry_now(self, request, queryset):
+        selected = queryset.count()
+        count = messages_retry_now(queryset=queryset)
+        skipped = selected - count
+        self.message_user(
+            request, f"{count} failed message(s) will be sent on the next pass.", messages.SUCCESS
+        )
+        if skipped:
+            self.message_user(
+                request, f"{skipped} message(s) were not failed and were left alone.", messages.INFO
+            )
