@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import DatabaseError, close_old_connections
 
 from scheduling.services import (
     KINDS,
@@ -16,6 +18,8 @@ from scheduling.services import (
     release_claims,
 )
 from sessions_app.gateway import get_gateway
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -43,33 +47,46 @@ class Command(BaseCommand):
         if interval < 0:
             raise CommandError("--interval cannot be negative.")
         stop = threading.Event()
-        if loop:
-            # Finish the send in flight, give the other claims back, then exit 0.
-            for signum in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(signum, lambda *_: stop.set())
+        # Finish the send in flight, give the other claims back, then exit 0.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
         worker = dispatcher_id()
         gateway = get_gateway()
         dispatch_options = DispatchOptions(batch_size=batch, kind=kind)
         total = DispatchResult()
         try:
             while not stop.is_set():
-                result = dispatch_due_messages(
-                    worker=worker,
-                    gateway=gateway,
-                    options=dispatch_options,
-                    should_stop=stop.is_set,
-                )
+                try:
+                    result = dispatch_due_messages(
+                        worker=worker,
+                        gateway=gateway,
+                        options=dispatch_options,
+                        should_stop=stop.is_set,
+                    )
+                except DatabaseError:
+                    if not loop:
+                        raise
+                    # A restarted database must not end a long-running dispatcher: its claims
+                    # expire and are taken again; reconnect on the next pass.
+                    logger.exception("Dispatch pass failed; retrying in %s s", interval)
+                    close_old_connections()
+                    stop.wait(interval)
+                    continue
                 total.add(result)
                 if result.claimed and options["verbosity"] >= 2:
                     self.stdout.write(self._summary(result))
                 if not result.claimed:
                     if not loop:
                         break
+                    close_old_connections()  # drops a connection past CONN_MAX_AGE or broken
                     stop.wait(interval)
         finally:
-            released = release_claims(worker=worker)
             gateway.close()
-        total.released += released
+            try:
+                total.released += release_claims(worker=worker)
+            except DatabaseError:
+                # Unreachable database: the claims are taken again once their lease expires.
+                logger.exception("Could not give back the claims of %s", worker)
         if options["verbosity"] >= 1:
             self.stdout.write(self._summary(total))
 
