@@ -52,7 +52,8 @@ NOT_CONNECTED_TO_ADOPT = "Not connected: only a connected session adopts earlier
 
 _ACTIVE_CAMPAIGN_STATUSES = ",".join(NotificationCampaign.ACTIVE_STATUSES)
 
-# What still points at a session: (reference count key, label, changelist, filter on it).
+# What still points at a session, per table: (key in `session_reference_counts`, label,
+# changelist, the lookup naming the session there, the filters that make the count).
 REFERENCE_LINKS = [
     (
         "workshops",
@@ -100,7 +101,7 @@ REFERENCE_LINKS = [
 
 
 def summarize_counts(counts: dict) -> str:
-    """`2 workshops moved, 1 pending message…` style summary; "nothing" when all are zero."""
+    """`Workshops: 2, Pending messages: 1`, leaving out zeros; "nothing" when all are zero."""
     parts = [
         f"{label}: {counts[key]}"
         for key, label, _model in MIGRATION_COUNT_COLUMNS
