@@ -498,6 +498,7 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     messages.ERROR,
                 )
                 continue
+            self.log_move(request, result)
             self.message_user(request, self.result_message(result), messages.SUCCESS)
 
     def preview_adoption(self, request, session) -> AdoptPreview:
@@ -537,7 +538,18 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                 messages.INFO,
             )
         for result in results:
+            self.log_move(request, result)
             self.message_user(request, self.result_message(result), messages.SUCCESS)
+
+    def log_move(self, request, result: MigrationResult) -> None:
+        """Note the move in both sessions' admin history, next to their other changes."""
+        if result.migration is None:
+            return
+        summary = summarize_counts(result.counts)
+        self.log_change(request, result.old, f"Moved its references to {result.new}: {summary}.")
+        self.log_change(
+            request, result.new, f"Took over the references of {result.old}: {summary}."
+        )
 
     @staticmethod
     def result_message(result: MigrationResult) -> str:

@@ -221,6 +221,10 @@ class TestMoveReferences:
             for row_id in migration.moved_ids[key]:
                 assert row_id in html
         assert reverse("admin:scheduling_workshop_change", args=[scene.workshops[0].pk]) in html
+        history = client.get(
+            reverse("admin:sessions_app_whatsappsession_history", args=[scene.old.pk])
+        )
+        assert f"Moved its references to {scene.new}: Workshops: 2" in history.content.decode()
 
     def test_a_refused_pair_moves_nothing_while_the_others_go_through(self, client):
         scene = reconnected_phone()
