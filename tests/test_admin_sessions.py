@@ -346,6 +346,8 @@ class TestMoveTenancyAndPermission:
             )
         ]
         confirm_move(client, [theirs.old], theirs.new)
+        adopted = run_action(client, "adopt_references", [theirs.new], post="yes")
+        assert adopted.status_code == HTTPStatus.FOUND
         assert not SessionMigration.objects.exists()
         assert Workshop.objects.filter(whatsapp_session=theirs.old).count() == 2
 
