@@ -57,6 +57,8 @@ MAX_BACKOFF = dt.timedelta(hours=6)
 # Outcomes are written at least this often while a batch is being sent, so a dispatcher that
 # dies mid-batch leaves little to be sent twice.
 FLUSH_EVERY_SECONDS = 1.0
+# 7 parameters per outcome stays well under PostgreSQL's 65,535 parameters per statement.
+OUTCOMES_PER_STATEMENT = 1000
 
 
 def dispatcher_id() -> str:
@@ -173,7 +175,11 @@ def dispatch_due_messages(
                 to_send.append((messages[0], live[session_id]))
                 slot, rest = granted[session_id], messages[1:]
             else:
-                slot = max(live[session_id].next_send_at or now, now + options.pause())
+                # Another dispatcher holds this session's slot: queue up right behind it.
+                next_send_at = live[session_id].next_send_at
+                slot = (
+                    next_send_at if next_send_at and next_send_at > now else now + options.pause()
+                )
                 rest = messages
             for message in rest:
                 batch.add(
@@ -373,6 +379,11 @@ def record_outcomes(outcomes: list[_Outcome], *, worker: str) -> int:
 
     A row whose lease expired and was claimed by another dispatcher is left to that one.
     """
+    if len(outcomes) > OUTCOMES_PER_STATEMENT:
+        return sum(
+            record_outcomes(outcomes[i : i + OUTCOMES_PER_STATEMENT], worker=worker)
+            for i in range(0, len(outcomes), OUTCOMES_PER_STATEMENT)
+        )
     if not outcomes:
         return 0
     values = ", ".join(

@@ -340,3 +340,20 @@ class TestPacing:
         result = dispatch(self.options())
 
         assert (result.sent, result.deferred) == (3, 0)
+
+
+def test_a_batch_larger_than_one_statement_of_outcomes():
+    template = ScheduledWhatsAppMessageFactory()
+    ScheduledWhatsAppMessage.objects.bulk_create(
+        ScheduledWhatsAppMessage(
+            group=template.group, workshop=template.workshop, body=f"m{i}", send_at=template.send_at
+        )
+        for i in range(2100)
+    )
+
+    result = dispatch(
+        DispatchOptions(batch_size=5000, send_interval_seconds=0, send_jitter_seconds=0)
+    )
+
+    assert result.sent == 2101
+    assert set(ScheduledWhatsAppMessage.objects.values_list("status", flat=True)) == {"sent"}
