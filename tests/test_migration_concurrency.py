@@ -23,7 +23,7 @@ pytestmark = [
     pytest.mark.django_db(transaction=True),
 ]
 
-ROUNDS = 30
+ROUNDS = 60
 
 
 def run_together(*calls, timeout=30.0) -> list[BaseException]:

@@ -472,3 +472,15 @@ def test_a_superseded_session_that_connects_again_takes_the_references_back():
     second.refresh_from_db()
     assert (first.superseded_by, second.superseded_by) == (None, first)
     assert {w.whatsapp_session_id for w in Workshop.objects.all()} == {first.pk}
+
+
+def test_adopting_reads_the_session_from_the_database_not_the_callers_copy():
+    old, new = new_then_old(new_status=Status.CONNECTING)
+    held = give_references(old)
+    stale_copy = WhatsAppSession.objects.get(pk=new.pk)
+    WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED)
+
+    [result] = adopt_predecessors(stale_copy, trigger="admin")
+
+    assert result.counts["workshops"] == len(held.workshops)
+    assert adopt_predecessors(stale_copy, trigger="admin") == []

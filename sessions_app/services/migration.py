@@ -37,6 +37,8 @@ class SessionMigrationError(Exception):
 
 @dataclass
 class MigrationResult:
+    """What one migration moved (or, on a dry run, would move), per count key."""
+
     old: WhatsAppSession
     new: WhatsAppSession
     counts: dict[str, int]
@@ -157,16 +159,27 @@ def adopt_predecessors(
 ) -> list[MigrationResult]:
     """Migrate into `session` every disconnected, not yet superseded session of its organization
     with the same phone number: what a reconnect does automatically."""
-    if session.status != WhatsAppSession.Status.CONNECTED or not session.phone_number:
-        return []
     using = router.db_for_write(WhatsAppSession)
+    # The database's phone, not the caller's copy, which may be older.
+    phone_number = (
+        WhatsAppSession.objects.using(using)
+        .filter(pk=session.pk, status=WhatsAppSession.Status.CONNECTED)
+        .values_list("phone_number", flat=True)
+        .first()
+    )
+    if not phone_number:
+        return []
     with transaction.atomic(using=using):
         # Lock the whole phone's sessions at once, in id order, before moving any of them: a
         # concurrent status report or sweep on the same phone locks the same set the same way.
-        phone_sessions = lock_phone_sessions(session, session.phone_number, using=using)
-        current = next(s for s in phone_sessions if s.pk == session.pk)
-        if current.status != WhatsAppSession.Status.CONNECTED or not current.phone_number:
-            return []
+        phone_sessions = lock_phone_sessions(session, phone_number, using=using)
+        current = next((s for s in phone_sessions if s.pk == session.pk), None)
+        if (
+            current is None
+            or current.status != WhatsAppSession.Status.CONNECTED
+            or current.phone_number != phone_number
+        ):
+            return []  # it changed in between; its next report or the sweep adopts them
         predecessors = sorted(
             (s for s in phone_sessions if _is_predecessor(s, current)),
             key=lambda s: (s.created_at, str(s.pk)),
