@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
+from sessions_app.gateway.admin_actions import refresh_status_from_gateway
 from sessions_app.models import (
     Organization,
     OrganizationMembership,
@@ -227,7 +228,7 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["move_references", "adopt_references"]
+    actions = ["move_references", "adopt_references", refresh_status_from_gateway]
     move_references_confirmation_template = None
     adopt_references_confirmation_template = None
 
