@@ -5,6 +5,7 @@ from http import HTTPStatus
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.utils import timezone
 
 from scheduling.models import ScheduledWhatsAppMessage
@@ -125,3 +126,22 @@ def test_sync_session_status_polls_the_gateway(settings, capsys):
     assert workshop.whatsapp_session_id == new.pk
     assert other.status == "connected"
     assert "2 refreshed, 0 failed" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("organization", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])
+def test_sync_session_status_refuses_an_unknown_organization(organization):
+    with pytest.raises(CommandError, match="organization"):
+        call_command("sync_session_status", organization=organization)
+
+
+def test_sync_session_status_reports_sessions_it_could_not_refresh(settings, capsys):
+    session = WhatsAppSessionFactory(session_data={"session_name": "gone"})
+    with FakeWaha(api_key="") as waha:
+        settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.waha.GatewayBackend"
+        settings.WHATSAPP_GATEWAY_URL = waha.url
+        with pytest.raises(CommandError, match="1 session"):
+            call_command("sync_session_status")
+
+    assert "not found" in capsys.readouterr().err
+    session.refresh_from_db()
+    assert session.status == "connected"
