@@ -202,6 +202,26 @@ class TestTheSweep:
         assert {w.whatsapp_session_id for w in Workshop.objects.all()} == {c.pk}
         assert len(held.workshops) == Workshop.objects.count()
 
+    def test_a_move_the_sweep_may_not_make_is_reported_and_fails_the_run(self):
+        old, new = new_then_old()
+        WhatsAppSession.objects.filter(pk=new.pk).update(phone_number="+5511977776666")
+        run(old.pk, new.pk, "--force")
+        late = Workshop.objects.create(
+            organization=old.organization,
+            title="Late",
+            starts_at=new.created_at,
+            whatsapp_session=old,
+        )
+        out, err = StringIO(), StringIO()
+
+        with pytest.raises(CommandError, match="1 move"):
+            call_command("migrate_sessions", "--auto", stdout=out, stderr=err)
+
+        [line] = err.getvalue().splitlines()
+        assert line.startswith(str(old.pk)) and "not the same phone" in line
+        late.refresh_from_db()
+        assert late.whatsapp_session_id == old.pk  # the sweep never forces
+
     def test_only_the_given_organization(self):
         ours_old, ours_new = new_then_old(new_status=Status.CONNECTING)
         theirs_old, theirs_new = new_then_old(new_status=Status.CONNECTING)

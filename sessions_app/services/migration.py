@@ -94,18 +94,13 @@ def migrate_session(
     with transaction.atomic(using=using):
         locked_old, locked_new = _lock_pair(old, new, using=using)
         _refuse_unless_allowed(locked_old, locked_new, force=force)
-        plan = _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
-        for ref in references_to(SESSION_MODEL):
-            if isinstance(ref.rule, Move):
-                _move(plan, ref)
-            elif isinstance(ref.rule, MergeGroups):
-                _move_or_merge_groups(plan, ref)
-        moved_ids = {key: plan.moved_ids.get(key, []) for key in count_keys()}
-        counts = {key: len(ids) for key, ids in moved_ids.items()}
+        moved_ids = _move_references(
+            _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
+        )
         result = MigrationResult(
             old=locked_old,
             new=locked_new,
-            counts=counts,
+            counts={key: len(ids) for key, ids in moved_ids.items()},
             moved_ids=moved_ids,
             dry_run=dry_run,
             forced=force,
@@ -113,22 +108,8 @@ def migrate_session(
         )
         if dry_run:
             return result
-        if locked_old.superseded_by_id != locked_new.pk:
-            now = timezone.now()
-            WhatsAppSession.objects.using(using).filter(pk=locked_old.pk).update(
-                superseded_by=locked_new.pk, updated_at=now
-            )
-            locked_old.superseded_by = locked_new
-            locked_old.updated_at = now
-            old.superseded_by = locked_new
-        if locked_new.superseded_by_id is not None:
-            # A superseded session that connected again is the live one now: without this, the
-            # two would point at each other and senders would follow the wrong way.
-            WhatsAppSession.objects.using(using).filter(pk=locked_new.pk).update(
-                superseded_by=None, updated_at=timezone.now()
-            )
-            locked_new.superseded_by = None
-            new.superseded_by = None
+        _supersede(locked_old, by=locked_new, using=using)
+        old.superseded_by, new.superseded_by = locked_old.superseded_by, None
         if result.moved_anything:
             result.migration = SessionMigration.objects.using(using).create(
                 organization_id=locked_new.organization_id,
@@ -137,7 +118,7 @@ def migrate_session(
                 trigger=trigger,
                 actor=actor,
                 forced=force,
-                counts=counts,
+                counts=result.counts,
                 moved_ids=moved_ids,
             )
             logger.info(
@@ -145,9 +126,35 @@ def migrate_session(
                 locked_old.pk,
                 locked_new.pk,
                 trigger,
-                counts,
+                result.counts,
             )
         return result
+
+
+def _move_references(plan: _Plan) -> dict[str, list[str]]:
+    """Apply every declared rule; the ids each one moved, under every count key."""
+    for ref in references_to(SESSION_MODEL):
+        if isinstance(ref.rule, Move):
+            _move(plan, ref)
+        elif isinstance(ref.rule, MergeGroups):
+            _move_or_merge_groups(plan, ref)
+    return {key: plan.moved_ids.get(key, []) for key in count_keys()}
+
+
+def _supersede(old: WhatsAppSession, *, by: WhatsAppSession, using: str) -> None:
+    now = timezone.now()
+    if old.superseded_by_id != by.pk:
+        WhatsAppSession.objects.using(using).filter(pk=old.pk).update(
+            superseded_by=by.pk, updated_at=now
+        )
+        old.superseded_by, old.updated_at = by, now
+    if by.superseded_by_id is not None:
+        # A superseded session that connected again is the live one now: without this, the two
+        # would point at each other and senders would follow the wrong way.
+        WhatsAppSession.objects.using(using).filter(pk=by.pk).update(
+            superseded_by=None, updated_at=now
+        )
+        by.superseded_by, by.updated_at = None, now
 
 
 def adopt_predecessors(
