@@ -197,22 +197,6 @@ def adopt_predecessors(
         ]
 
 
-def predecessors_of(session: WhatsAppSession) -> QuerySet[WhatsAppSession]:
-    """The sessions `adopt_predecessors` would migrate into `session`, without locking."""
-    if not session.phone_number:
-        return WhatsAppSession.objects.none()
-    return (
-        WhatsAppSession.objects.filter(
-            organization_id=session.organization_id,
-            phone_number=session.phone_number,
-            status=WhatsAppSession.Status.DISCONNECTED,
-            superseded_by__isnull=True,
-        )
-        .exclude(pk=session.pk)
-        .order_by("created_at", "pk")
-    )
-
-
 def lock_phone_sessions(
     session: WhatsAppSession, phone_number: str | None, *, using: str
 ) -> list[WhatsAppSession]:
