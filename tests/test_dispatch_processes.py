@@ -2,6 +2,7 @@
 
 import collections
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -97,12 +98,16 @@ def status_counts() -> dict[str, int]:
 def test_two_dispatchers_send_each_of_1000_messages_exactly_once():
     messages = make_queue(1000, sessions=10)
 
-    with FakeWaha() as waha:
+    # A few milliseconds per send keep both processes busy at the same time.
+    with FakeWaha(delay=0.004) as waha:
         processes = [dispatcher(waha, "--batch", "50") for _ in range(2)]
         outputs = [process.communicate(timeout=120) for process in processes]
         sends = waha.sends()
 
     assert [p.returncode for p in processes] == [0, 0], outputs
+    sent_by = [int(re.search(r"sent (\d+),", out).group(1)) for out, _ in outputs]
+    assert sum(sent_by) == 1000
+    assert min(sent_by) > 0, sent_by  # both took part
     texts = collections.Counter(s.json["text"] for s in sends)
     assert len(texts) == 1000
     assert set(texts.values()) == {1}
