@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import WhatsAppSession
@@ -16,7 +16,7 @@ from sessions_app.references import (
     references_to,
 )
 
-# Each part of the count is also annotated on the session, as `refs_<key>`.
+# Parts are selected as `refs_<key>`, clear of the model's own field names.
 ANNOTATION_PREFIX = "refs_"
 
 
@@ -52,18 +52,14 @@ def with_reference_counts(queryset: QuerySet[WhatsAppSession]) -> QuerySet[Whats
     """Annotate each session with `reference_count`, everything that still points at it:
     workshops, webinars, active campaigns, organizations whose community it is, its active
     groups and the pending messages in its groups. One subquery per part, no per-row queries."""
-    subqueries = _reference_subqueries()
-    annotated = queryset.annotate(
-        **{f"{ANNOTATION_PREFIX}{key}": expr for key, expr in subqueries.items()}
-    )
     total = Value(0, output_field=IntegerField())
-    for key in subqueries:
-        total = total + F(f"{ANNOTATION_PREFIX}{key}")
-    return annotated.annotate(reference_count=total)
+    for subquery in _reference_subqueries().values():
+        total = total + subquery
+    return queryset.annotate(reference_count=total)
 
 
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
     """What still points at `session` now, per part, in one query."""
-    names = [f"{ANNOTATION_PREFIX}{key}" for key in _reference_subqueries()]
-    row = with_reference_counts(WhatsAppSession.objects.filter(pk=session.pk)).values(*names).get()
-    return {name.removeprefix(ANNOTATION_PREFIX): row[name] for name in names}
+    parts = {f"{ANNOTATION_PREFIX}{key}": expr for key, expr in _reference_subqueries().items()}
+    row = WhatsAppSession.objects.filter(pk=session.pk).values(**parts).get()
+    return {name.removeprefix(ANNOTATION_PREFIX): row[name] for name in parts}

@@ -1,0 +1,60 @@
+"""What still points at a session: the counts staff see before and after a move."""
+
+import pytest
+
+from sessions_app.models import Organization, WhatsAppGroup, WhatsAppSession
+from sessions_app.selectors import session_reference_counts, with_reference_counts
+from sessions_app.services.migration import migrate_session
+from tests.migration_helpers import give_references, new_then_old
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_counts_of_a_session_per_part():
+    old, new = new_then_old()
+    held = give_references(old, count=3)
+    WhatsAppGroup.objects.filter(pk=held.groups[0].pk).update(is_active=False)
+    Organization.objects.filter(pk=old.organization_id).update(community_session=old)
+
+    counts = session_reference_counts(old)
+
+    assert counts == {
+        "workshops": 3,
+        "webinars": 3,
+        "campaigns": len(held.active_campaigns),
+        "organizations": 1,
+        "groups": 2,  # active ones only
+        "scheduled_messages": len(held.pending_messages),
+    }
+    assert set(session_reference_counts(new).values()) == {0}
+
+
+def test_a_list_of_sessions_is_annotated_in_one_query(django_assert_num_queries):
+    sessions = []
+    for phone in ("+5511911112222", "+5511933334444", "+5511955556666"):
+        old, new = new_then_old(phone=phone)
+        give_references(old, count=2)
+        sessions += [old, new]
+
+    with django_assert_num_queries(1):
+        annotated = {
+            s.pk: s.reference_count
+            for s in with_reference_counts(
+                WhatsAppSession.objects.filter(pk__in=[s.pk for s in sessions])
+            )
+        }
+
+    assert annotated == {s.pk: sum(session_reference_counts(s).values()) for s in sessions}
+    assert all(annotated[s.pk] > 0 for s in sessions if s.status == "disconnected")
+
+
+def test_after_a_move_nothing_points_at_the_old_session():
+    old, new = new_then_old()
+    give_references(old)
+    before = sum(session_reference_counts(old).values())
+
+    migrate_session(old, new, trigger="command")
+
+    [annotated_old] = with_reference_counts(WhatsAppSession.objects.filter(pk=old.pk))
+    assert annotated_old.reference_count == 0
+    assert sum(session_reference_counts(new).values()) == before
