@@ -144,14 +144,14 @@ def dispatch_due_messages(
 ) -> DispatchResult:
     """Claim one batch of due messages, send them and record each outcome.
 
-    `now` is the clock of the pass (tests move it forward instead of sleeping); `should_stop`
-    is asked before each send: once it answers True the claims not yet sent are given back.
+    `now` is the clock of the pass, the database's when None (tests move it forward instead
+    of sleeping); `should_stop` is asked before each send: once it answers True the claims not
+    yet sent are given back.
     """
     options = options or DispatchOptions()
     gateway = gateway or get_gateway()
-    now = now or timezone.now()
     started = time.monotonic()
-    claimed = claim_due_messages(worker=worker, options=options, now=now)
+    claimed, now = claim_due_messages(worker=worker, options=options, now=now)
     batch = _Batch(worker=worker, result=DispatchResult(claimed=len(claimed)))
     if not claimed:
         return batch.result
@@ -198,7 +198,17 @@ def dispatch_due_messages(
             for rest, _ in to_send[index:]:
                 batch.add(_Outcome(rest.id, Status.PENDING, rest.attempts), released=True)
             break
-        batch.add(_send(message, session, gateway=gateway, options=options, now=now))
+        batch.add(
+            _send(
+                message,
+                session,
+                gateway=gateway,
+                options=options,
+                now=now,
+                # On the claim's clock: when the claim was made plus the time since.
+                clock=lambda: now + dt.timedelta(seconds=time.monotonic() - started),
+            )
+        )
         batch.flush_if_due()
     batch.flush()
     return batch.result
@@ -273,6 +283,7 @@ def _send(
     gateway: BaseGatewayBackend,
     options: DispatchOptions,
     now: dt.datetime,
+    clock: Callable[[], dt.datetime],
 ) -> _Outcome:
     try:
         message_id = gateway.send_text(
@@ -290,20 +301,23 @@ def _send(
         Status.SENT,
         message.attempts + 1,
         last_error="",
-        sent_at=max(now, timezone.now()),
+        sent_at=clock(),
         gateway_message_id=message_id,
     )
 
 
 _CLAIM_SQL = """
-    WITH claimed AS (
+    WITH clock AS (SELECT COALESCE(%(now)s::timestamptz, statement_timestamp()) AS now),
+    claimed AS (
         UPDATE scheduled_whatsapp_messages AS m
-        SET status = 'sending', claimed_by = %(worker)s, lease_expires_at = %(lease)s,
-            updated_at = %(now)s
+        SET status = 'sending', claimed_by = %(worker)s,
+            lease_expires_at = (SELECT now FROM clock) + %(lease)s * interval '1 second',
+            updated_at = (SELECT now FROM clock)
         WHERE m.id IN (
             SELECT id FROM scheduled_whatsapp_messages
-            WHERE ((status = 'pending' AND COALESCE(next_attempt_at, send_at) <= %(now)s)
-                OR (status = 'sending' AND lease_expires_at < %(now)s))
+            WHERE ((status = 'pending'
+                    AND COALESCE(next_attempt_at, send_at) <= (SELECT now FROM clock))
+                OR (status = 'sending' AND lease_expires_at < (SELECT now FROM clock)))
                 {kind_filter}
             ORDER BY COALESCE(next_attempt_at, send_at)
             LIMIT %(limit)s
@@ -314,7 +328,8 @@ _CLAIM_SQL = """
     )
     SELECT c.id, c.body, c.attempts, c.last_error, g.group_jid,
         COALESCE(w.whatsapp_session_id, wb.whatsapp_session_id),
-        CASE WHEN c.workshop_id IS NULL THEN 'webinar' ELSE 'workshop' END
+        CASE WHEN c.workshop_id IS NULL THEN 'webinar' ELSE 'workshop' END,
+        (SELECT now FROM clock)
     FROM claimed c
     JOIN whatsapp_groups g ON g.id = c.group_id
     LEFT JOIN workshops w ON w.id = c.workshop_id
@@ -329,26 +344,29 @@ _KIND_FILTERS = {
 
 
 def claim_due_messages(
-    *, worker: str, options: DispatchOptions, now: dt.datetime
-) -> list[ClaimedMessage]:
+    *, worker: str, options: DispatchOptions, now: dt.datetime | None = None
+) -> tuple[list[ClaimedMessage], dt.datetime | None]:
     """Mark up to `batch_size` due messages `sending` for `worker`, in one committed statement.
 
     Due: pending and past `next_attempt_at` (or `send_at`), or sending under an expired lease.
-    Rows another dispatcher is claiming right now are skipped, never waited for.
+    Rows another dispatcher is claiming right now are skipped, never waited for. Returns the
+    claimed messages and the time the claim was made at: `now`, or else the database's clock,
+    so dispatchers on machines whose clocks disagree still agree on leases and due times.
     """
     if options.kind not in _KIND_FILTERS:
         raise ValueError(f"Unknown message kind {options.kind!r}; expected one of {KINDS}.")
     sql = _CLAIM_SQL.format(kind_filter=_KIND_FILTERS[options.kind])
     params = {
         "worker": worker,
-        "lease": now + dt.timedelta(seconds=options.lease_seconds),
+        "lease": options.lease_seconds,
         "now": now,
         "limit": options.batch_size,
     }
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    return [ClaimedMessage(*row) for row in rows]
+    claimed_at = rows[0][-1] if rows else now
+    return [ClaimedMessage(*row[:-1]) for row in rows], claimed_at
 
 
 def reserve_send_slots(

@@ -211,7 +211,7 @@ def test_expired_claims_are_taken_over_and_live_ones_are_not():
 def test_an_outcome_is_not_written_once_another_dispatcher_took_the_claim():
     message = ScheduledWhatsAppMessageFactory()
     now = timezone.now()
-    (claimed,) = claim_due_messages(worker="slow", options=UNPACED, now=now)
+    (claimed,), _ = claim_due_messages(worker="slow", options=UNPACED, now=now)
     later = now + dt.timedelta(seconds=UNPACED.lease_seconds + 1)
     dispatch(worker="fast", now=later)
 
