@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.models import Organization, WhatsAppGroup, WhatsAppSession
+from sessions_app.selectors import with_reference_counts
+from sessions_app.services.migration import live_successor, sweep_references
 from sessions_app.services.status import apply_status_report
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
@@ -146,4 +148,59 @@ def test_status_reports_leave_nothing_on_superseded_sessions(
             assert session.superseded_by.superseded_by_id != session.pk, "a supersede cycle"
             assert session.superseded_by.organization_id == session.organization_id
             assert session.superseded_by.phone_number == session.phone_number
+        transaction.set_rollback(True)
+
+
+events_strategy = st.lists(
+    st.one_of(
+        st.tuples(
+            st.just("report"), st.integers(0, 4), st.sampled_from(SESSION_STATUSES), st.booleans()
+        ),
+        st.tuples(st.just("attach"), st.integers(0, 4)),
+    ),
+    min_size=1,
+    max_size=10,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(sessions_strategy, references_strategy, events_strategy)
+def test_after_the_sweep_only_phones_not_yet_back_keep_rows_on_superseded_sessions(
+    session_specs, reference_specs, events
+):
+    """Rows attached to a session after it was superseded, and connects the signal never saw,
+    are finished by the sweep: what stays behind waits for a phone that has not reconnected."""
+    with transaction.atomic():
+        sessions = build(session_specs, reference_specs)
+        attached = set()
+        for event in events:
+            session = sessions[event[1] % len(sessions)]
+            if event[0] == "attach":
+                late = Workshop.objects.create(
+                    organization_id=session.organization_id,
+                    title="attached late",
+                    starts_at=timezone.now(),
+                    whatsapp_session=session,
+                )
+                attached.add(late.pk)
+            else:
+                _, _, status, with_phone = event
+                apply_status_report(session, status, session.phone_number if with_phone else None)
+        rows_before = every_row()
+
+        report = sweep_references()
+
+        assert report.failures == []
+        assert every_row() == rows_before
+        assert attached <= rows_before["scheduling.Workshop"]
+        for session in with_reference_counts(
+            WhatsAppSession.objects.exclude(superseded_by=None).exclude(status="connected")
+        ):
+            if session.reference_count:
+                assert live_successor(session) is None, session
+        assert sweep_references().results == []
         transaction.set_rollback(True)

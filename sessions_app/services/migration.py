@@ -439,7 +439,7 @@ def sweep_references(
     for session in holding:
         if session.pk in planned_olds:
             continue
-        live = _live_successor(session)
+        live = live_successor(session)
         if live is None:
             continue  # the phone has not reconnected yet: its next connect adopts it
         try:
@@ -451,7 +451,7 @@ def sweep_references(
     return report
 
 
-def _live_successor(session: WhatsAppSession) -> WhatsAppSession | None:
+def live_successor(session: WhatsAppSession) -> WhatsAppSession | None:
     """The connected session at the end of `session`'s `superseded_by` chain, if any."""
     seen = {session.pk}
     current = session
