@@ -2,7 +2,12 @@
 
 One line per foreign key. The `sessions_app.E001` system check fails `manage.py check` when a
 foreign key to `WhatsAppSession` or `WhatsAppGroup` in any installed app is missing here, so a new
-table that points at sessions cannot be forgotten by the migration.
+table that points at sessions cannot be forgotten by the migration. For example:
+
+    Reference("billing.Invoice.session", KeepHistory()),
+    Reference("polls.Poll.session", Move("polls", where={"status__in": ("open",)})),
+
+A `Move` adds its key to the migration's counts, its audit and the reference counts staff see.
 """
 
 from __future__ import annotations
@@ -37,8 +42,9 @@ class MergeGroups:
 
 @dataclass(frozen=True)
 class RepointOnMerge:
-    """A foreign key to a group: when its group is merged, the rows matching `where` are
-    re-pointed to the new session's group. Rows of a group that moves follow it untouched."""
+    """A foreign key to a group: when its group is merged, the rows matching `where` (lookups on
+    the row's own columns) are re-pointed to the new session's group. Rows of a group that moves
+    follow it untouched."""
 
     count_key: str
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
