@@ -144,3 +144,40 @@ def test_two_connects_and_a_sweep_at_once_move_every_row_exactly_once(caplog):
         new.refresh_from_db()
         assert (old.superseded_by_id, new.superseded_by_id) == (new.pk, None)
         assert new.status == Status.CONNECTED
+
+
+def test_two_new_sessions_of_one_phone_connecting_at_once_adopt_the_old_one_once(caplog):
+    """WhatsApp's linked devices allow two live sessions of a phone: one of them takes the old
+    session's rows, whole, and the other finds nothing left to take."""
+    caplog.set_level(logging.ERROR)
+    for round_number in range(ROUNDS // 2):
+        phone = f"+55219{round_number:08d}"
+        organization = factories.OrganizationFactory()
+        first, second = (
+            factories.WhatsAppSessionFactory(
+                organization=organization, phone_number=None, status=Status.CONNECTING
+            )
+            for _ in range(2)
+        )
+        old = factories.WhatsAppSessionFactory(
+            organization=organization, phone_number=phone, status=Status.DISCONNECTED
+        )
+        held = give_references(old, count=4)
+        failures: list = []
+
+        errors = run_together(
+            report_connected(first.pk, phone), report_connected(second.pk, phone), sweep(failures)
+        )
+
+        assert errors == [] and failures == []
+        assert [r.message for r in caplog.records if r.levelno >= logging.ERROR] == []
+        [audit] = SessionMigration.objects.filter(old_session=old)
+        assert audit.new_session_id in (first.pk, second.pk)
+        assert set(audit.moved_ids["workshops"]) == ids(held.workshops)
+        assert set(
+            Workshop.objects.filter(organization=organization).values_list(
+                "whatsapp_session", flat=True
+            )
+        ) == {audit.new_session_id}
+        old.refresh_from_db()
+        assert old.superseded_by_id == audit.new_session_id
