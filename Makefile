@@ -38,18 +38,13 @@ run: $(INSTALLED)
 	@./scripts/run-dev.sh
 
 # PostgreSQL from DATABASE_URL, 127.0.0.1:5432, or the machine's cluster (installed if need be).
-# Without any, CI=true fails; elsewhere the suite runs on SQLite and skips PostgreSQL-only tests.
+# The suite always runs on PostgreSQL: without one, make test fails with the reason.
 test: $(INSTALLED) chromium
-	@if url=$$(./scripts/ensure-postgres.sh); then \
-	  export DATABASE_URL="$$url"; \
-	  echo "make test: database $${url%%\?*}" | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#'; \
-	elif [ "$${CI:-}" = "true" ]; then \
-	  echo "make test: CI=true and no PostgreSQL could be found, started or installed" >&2; \
-	  exit 1; \
-	else \
-	  unset DATABASE_URL; \
-	  echo "make test: no PostgreSQL; running on SQLite, PostgreSQL-only tests are skipped" >&2; \
-	fi; \
+	@url=$$(./scripts/ensure-postgres.sh) || { \
+	  echo "make test: no PostgreSQL could be found, started or installed; set DATABASE_URL" >&2; \
+	  exit 1; }; \
+	export DATABASE_URL="$$url"; \
+	echo "make test: database $${url%%\?*}" | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#'; \
 	CHROMIUM_PATH=$(CHROMIUM) $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(INSTALLED)

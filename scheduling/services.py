@@ -54,6 +54,9 @@ Status = ScheduledWhatsAppMessage.Status
 KINDS = ("workshop", "webinar")
 # Retries back off exponentially from WHATSAPP_DISPATCH_BACKOFF_SECONDS, up to this.
 MAX_BACKOFF = dt.timedelta(hours=6)
+# A message whose session is not connected waits for the phone to be paired again, never gives
+# up, and is looked at again at least this often so it goes out soon after the reconnect.
+SESSION_WAIT_MAX_BACKOFF = dt.timedelta(minutes=5)
 # Outcomes are written at least this often while a batch is being sent, so a dispatcher that
 # dies mid-batch leaves little to be sent twice.
 FLUSH_EVERY_SECONDS = 1.0
@@ -162,7 +165,9 @@ def dispatch_due_messages(
     for message in claimed:
         session = sessions.get(message.event_session_id)
         reason = _unusable_session_reason(message, session)
-        if reason:
+        if reason and session is not None and not session.is_connected:
+            batch.add(_wait_for_session(message, reason, options=options, now=now))
+        elif reason:
             batch.add(_retry_or_fail(message, reason, options=options, now=now))
         else:
             waiting.setdefault(session.id, []).append(message)
@@ -273,6 +278,17 @@ def _retry_or_fail(
         attempts,
         last_error=reason,
         next_attempt_at=now + options.backoff(attempts),
+    )
+
+
+def _wait_for_session(
+    message: ClaimedMessage, reason: str, *, options: DispatchOptions, now: dt.datetime
+) -> _Outcome:
+    """Back to pending, attempts counted, never failed: a disconnected phone is paired again."""
+    attempts = message.attempts + 1
+    delay = min(options.backoff(attempts), SESSION_WAIT_MAX_BACKOFF)
+    return _Outcome(
+        message.id, Status.PENDING, attempts, last_error=reason, next_attempt_at=now + delay
     )
 
 

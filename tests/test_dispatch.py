@@ -143,6 +143,32 @@ def test_session_not_connected_is_retried_later_with_backoff(status):
     assert locmem.outbox == []
 
 
+def test_session_not_connected_never_fails_and_sends_once_it_connects():
+    message = ScheduledWhatsAppMessageFactory()
+    session = message.event.whatsapp_session
+    WhatsAppSession.objects.filter(pk=session.pk).update(status="disconnected")
+    options = DispatchOptions(
+        max_attempts=2, backoff_seconds=60, send_interval_seconds=0, send_jitter_seconds=0
+    )
+    now = timezone.now()
+    delays = []
+    for _ in range(6):
+        dispatch(options, now=now)
+        message.refresh_from_db()
+        assert message.status == Status.PENDING
+        delays.append((message.next_attempt_at - now).total_seconds())
+        now = message.next_attempt_at
+
+    assert message.attempts == 6
+    assert delays == [60, 120, 240, 300, 300, 300]
+
+    WhatsAppSession.objects.filter(pk=session.pk).update(status="connected")
+    dispatch(options, now=now)
+    message.refresh_from_db()
+    assert (message.status, message.last_error) == (Status.SENT, "")
+    assert [item.chat_id for item in locmem.outbox] == [message.group.group_jid]
+
+
 def test_event_without_session_is_retried():
     message = ScheduledWhatsAppMessageFactory()
     message.workshop.whatsapp_session = None
