@@ -382,27 +382,17 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             if target is not None
             else []
         )
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Move references to another session",
-            "subtitle": None,
-            "organization": organization,
-            "form": form,
-            "previews": previews,
-            "needs_force": any(preview.needs_force for preview in previews),
-            "target_changed": target_changed,
-            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
-            "queryset": sources,
-            "opts": self.opts,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
+        return self._render_confirmation(
             request,
             self.move_references_confirmation_template
             or self._confirmation_templates("move_references_confirmation"),
-            context,
+            title="Move references to another session",
+            sources=sources,
+            organization=organization,
+            form=form,
+            previews=previews,
+            needs_force=any(preview.needs_force for preview in previews),
+            target_changed=target_changed,
         )
 
     @admin.action(
@@ -419,24 +409,14 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             return None
 
         previews = [self.preview_adoption(request, session) for session in sessions]
-        context = {
-            **self.admin_site.each_context(request),
-            "title": "Adopt references from earlier sessions of this phone",
-            "subtitle": None,
-            "previews": previews,
-            "anything_to_adopt": any(preview.results for preview in previews),
-            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
-            "queryset": sessions,
-            "opts": self.opts,
-            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-            "media": self.media,
-        }
-        request.current_app = self.admin_site.name
-        return TemplateResponse(
+        return self._render_confirmation(
             request,
             self.adopt_references_confirmation_template
             or self._confirmation_templates("adopt_references_confirmation"),
-            context,
+            title="Adopt references from earlier sessions of this phone",
+            sources=sessions,
+            previews=previews,
+            anything_to_adopt=any(preview.results for preview in previews),
         )
 
     def connected_sessions(self, request, organization):
@@ -576,6 +556,22 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             messages.WARNING,
         )
         return None
+
+    def _render_confirmation(self, request, template, *, title, sources, **context):
+        """An action's intermediate page, with the context of Django's delete_selected."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "subtitle": None,
+            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
+            "queryset": sources,
+            "opts": self.opts,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media,
+            **context,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, template, context)
 
     def _confirmation_templates(self, name: str) -> list[str]:
         app_label, model_name = self.opts.app_label, self.opts.model_name
