@@ -7,30 +7,15 @@ statements per message). Runs in a throwaway PostgreSQL database of its own.
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import os
 import time
 
+from benchmarks import setup_django
+
 MESSAGES = 10_000
 SESSIONS = 100
 BATCH = 200
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123")
-    import django
-    from django.apps import apps
-
-    import tests.env  # noqa: F401  (the harmless defaults production settings require)
-
-    if not apps.ready:
-        django.setup()
-    from django.conf import settings
-
-    settings.DEBUG = False
-    logging.getLogger("scheduling").setLevel(logging.ERROR)
 
 
 def _fill() -> None:
@@ -141,7 +126,7 @@ def _measure(processes: int) -> None:
 
 
 def main() -> None:
-    _setup_django()
+    setup_django(quiet_logger="scheduling")
     from django.conf import settings
     from django.db import connection
 

@@ -9,11 +9,12 @@ throwaway PostgreSQL database of its own.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import statistics
 import time
 import uuid
+
+from benchmarks import setup_django
 
 FULL_SIZE = {
     "workshops": 10_000,
@@ -88,23 +89,6 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 """
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123")
-    import django
-    from django.apps import apps
-
-    import tests.env  # noqa: F401  (the harmless defaults production settings require)
-
-    if not apps.ready:
-        django.setup()
-    # Timings without the per-statement bookkeeping DEBUG adds, and without one log line per run.
-    from django.conf import settings
-
-    settings.DEBUG = False
-    logging.getLogger("sessions_app").setLevel(logging.WARNING)
 
 
 def _fill(cursor, size: dict[str, int]) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
@@ -242,7 +226,7 @@ def _measure(label: str, size: dict[str, int]) -> None:
 
 
 def main() -> None:
-    _setup_django()
+    setup_django(quiet_logger="sessions_app")
     from django.conf import settings
     from django.db import connection
 
