@@ -4,28 +4,21 @@ files, and the admin and /healthz answer behind an HTTPS-terminating proxy."""
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
 import sys
-import time
 from http import HTTPStatus
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.server_process import free_port, serving
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 # What a proxy that terminated TLS for example.com forwards.
 BEHIND_PROXY = {"Host": "example.com", "X-Forwarded-Proto": "https"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -55,37 +48,17 @@ def production_server(tmp_path_factory):
             timeout=120,
         )
     port = free_port()
-    log = tmp_path / "gunicorn.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"],
-            cwd=REPO,
-            env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"gunicorn exited with {process.returncode}:\n{log.read_text()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not answer within 60s:\n{log.read_text()}")
-            try:
-                httpx.get(f"{url}/healthz", headers=BEHIND_PROXY, timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
+    with serving(
+        [sys.executable, "-m", "gunicorn", "-c", "config/gunicorn.conf.py"],
+        cwd=REPO,
+        env={**env, "GUNICORN_BIND": f"127.0.0.1:{port}"},
+        log=tmp_path / "gunicorn.log",
+        url=url,
+        timeout=60,
+        headers=BEHIND_PROXY,
+    ):
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 def test_the_admin_login_and_its_hashed_stylesheet_are_served(production_server):

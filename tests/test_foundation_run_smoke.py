@@ -3,11 +3,8 @@ login that works, under gunicorn, on its own SQLite file."""
 
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
@@ -15,16 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.server_process import free_port, serving
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT = 90
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -55,35 +48,15 @@ def dev_server(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("make-run")
     env = dev_environment(tmp_path)
     server = DevServer(f"http://127.0.0.1:{env['PORT']}", tmp_path / "server.log", env)
-    with server.log.open("w") as log:
-        process = subprocess.Popen(
-            ["./scripts/run-dev.sh"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"run-dev.sh exited with {process.returncode}:\n{server.output()}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"no answer within {START_TIMEOUT}s:\n{server.output()}")
-            try:
-                httpx.get(f"{server.url}/healthz", timeout=2)
-                break
-            except httpx.TransportError:
-                time.sleep(0.3)
+    with serving(
+        ["./scripts/run-dev.sh"],
+        cwd=REPO,
+        env=env,
+        log=server.log,
+        url=server.url,
+        timeout=START_TIMEOUT,
+    ):
         yield server
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
 
 
 def printed_login(output: str) -> tuple[str, str]:
