@@ -15,6 +15,16 @@ Message = ScheduledWhatsAppMessage.Status
 Campaign = NotificationCampaign.Status
 
 PHONE = "+5511988887777"
+# The keys of a migration's counts, in the order the admin shows them.
+COUNT_KEYS = [
+    "workshops",
+    "webinars",
+    "campaigns",
+    "organizations",
+    "groups_moved",
+    "groups_merged",
+    "scheduled_messages",
+]
 
 
 def database_snapshot() -> dict[str, list[tuple]]:

@@ -13,19 +13,11 @@ from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, We
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
+from tests.migration_helpers import COUNT_KEYS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 SESSIONS = reverse("admin:sessions_app_whatsappsession_changelist")
-COUNT_KEYS = [
-    "workshops",
-    "webinars",
-    "campaigns",
-    "organizations",
-    "groups_moved",
-    "groups_merged",
-    "scheduled_messages",
-]
 
 
 def session_url(session):

@@ -16,6 +16,7 @@ from sessions_app.services.migration import (
 from sessions_app.services.status import apply_status_report
 from tests import factories
 from tests.migration_helpers import (
+    COUNT_KEYS,
     PHONE,
     Status,
     database_snapshot,
@@ -26,16 +27,6 @@ from tests.migration_helpers import (
 
 # PostgreSQL in `make test`; the same rules hold on SQLite, where these run too.
 pytestmark = pytest.mark.django_db
-
-COUNT_KEYS = [
-    "workshops",
-    "webinars",
-    "campaigns",
-    "organizations",
-    "groups_moved",
-    "groups_merged",
-    "scheduled_messages",
-]
 
 
 def migrate(old, new, **kwargs) -> MigrationResult:
