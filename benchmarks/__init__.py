@@ -5,8 +5,10 @@ environment's defaults (`tests/env.py`: production-like settings, the in-memory 
 a benchmark measures what the tests exercise, with DEBUG's query log off.
 """
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator
 
 
 def setup_django(*, quiet_logger: str) -> None:
@@ -24,3 +26,20 @@ def setup_django(*, quiet_logger: str) -> None:
 
     settings.DEBUG = False
     logging.getLogger(quiet_logger).setLevel(logging.WARNING)
+
+
+@contextlib.contextmanager
+def scratch_database(name: str) -> Iterator[None]:
+    """A new, migrated database beside the configured one for the block, dropped after it."""
+    from django.conf import settings
+    from django.db import connection, connections
+
+    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"{name}_{os.getpid()}"
+    old_name = settings.DATABASES["default"]["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    try:
+        yield
+    finally:
+        # Connections a benchmark opened would keep the database from being dropped.
+        connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)

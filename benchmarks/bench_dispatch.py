@@ -8,10 +8,9 @@ statements per message). Runs in a throwaway PostgreSQL database of its own.
 from __future__ import annotations
 
 import multiprocessing
-import os
 import time
 
-from benchmarks import setup_django
+from benchmarks import scratch_database, setup_django
 
 MESSAGES = 10_000
 SESSIONS = 100
@@ -127,16 +126,12 @@ def _measure(processes: int) -> None:
 
 def main() -> None:
     setup_django(quiet_logger="scheduling")
-    from django.conf import settings
     from django.db import connection
 
     if connection.vendor != "postgresql":
         print("bench_dispatch: needs PostgreSQL (set DATABASE_URL); skipped")
         return
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"bench_dispatch_{os.getpid()}"
-    old_name = settings.DATABASES["default"]["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with scratch_database("bench_dispatch"):
         _fill()
         print(
             f"  {MESSAGES} due messages over {SESSIONS} sessions, batch {BATCH}, locmem gateway, "
@@ -144,11 +139,6 @@ def main() -> None:
         )
         for processes in (1, 2):
             _measure(processes)
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":

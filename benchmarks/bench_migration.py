@@ -9,12 +9,11 @@ throwaway PostgreSQL database of its own.
 from __future__ import annotations
 
 import json
-import os
 import statistics
 import time
 import uuid
 
-from benchmarks import setup_django
+from benchmarks import scratch_database, setup_django
 
 FULL_SIZE = {
     "workshops": 10_000,
@@ -227,22 +226,16 @@ def _measure(label: str, size: dict[str, int]) -> None:
 
 def main() -> None:
     setup_django(quiet_logger="sessions_app")
-    from django.conf import settings
     from django.db import connection
 
     if connection.vendor != "postgresql":
         print("bench_migration: needs PostgreSQL (set DATABASE_URL); skipped")
         return
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"bench_migration_{os.getpid()}"
-    old_name = settings.DATABASES["default"]["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
+    with scratch_database("bench_migration"):
         with connection.cursor() as cursor:
             cursor.execute(REFERENCE_FUNCTION)
         _measure("tenth", {name: n // 10 for name, n in FULL_SIZE.items()})
         _measure("full", FULL_SIZE)
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
 
 
 if __name__ == "__main__":
