@@ -164,10 +164,9 @@ def dispatch_due_messages(
     waiting: dict[uuid.UUID, list[ClaimedMessage]] = {}
     for message in claimed:
         session = sessions.get(message.event_session_id)
-        reason = _unusable_session_reason(message, session)
-        if reason and session is not None and not session.is_connected:
-            batch.add(_wait_for_session(message, reason, options=options, now=now))
-        elif reason:
+        if session is not None and not session.is_connected:
+            batch.add(_wait_for_session(message, session, options=options, now=now))
+        elif reason := _unusable_session_reason(message, session):
             batch.add(_retry_or_fail(message, reason, options=options, now=now))
         else:
             waiting.setdefault(session.id, []).append(message)
@@ -254,8 +253,6 @@ class _Batch:
 def _unusable_session_reason(message: ClaimedMessage, session: SendingSession | None) -> str:
     if message.event_session_id is None or session is None:
         return f"The {message.kind} has no WhatsApp session to send through."
-    if not session.is_connected:
-        return f"Session {session.id} is {session.status}, not connected."
     if not session.session_name:
         return f'Session {session.id} has no gateway session name (session_data "session_name").'
     return ""
@@ -282,13 +279,16 @@ def _retry_or_fail(
 
 
 def _wait_for_session(
-    message: ClaimedMessage, reason: str, *, options: DispatchOptions, now: dt.datetime
+    message: ClaimedMessage, session: SendingSession, *, options: DispatchOptions, now: dt.datetime
 ) -> _Outcome:
     """Back to pending, attempts counted, never failed: a disconnected phone is paired again."""
     attempts = message.attempts + 1
-    delay = min(options.backoff(attempts), SESSION_WAIT_MAX_BACKOFF)
     return _Outcome(
-        message.id, Status.PENDING, attempts, last_error=reason, next_attempt_at=now + delay
+        message.id,
+        Status.PENDING,
+        attempts,
+        last_error=f"Session {session.id} is {session.status}, not connected.",
+        next_attempt_at=now + min(options.backoff(attempts), SESSION_WAIT_MAX_BACKOFF),
     )
 
 
