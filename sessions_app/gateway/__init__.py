@@ -16,16 +16,20 @@ from django.utils.module_loading import import_string
 from sessions_app.gateway.base import (
     BaseGatewayBackend,
     GatewayError,
+    GatewayGroup,
     PermanentGatewayError,
     RetryableGatewayError,
+    SessionNotReadyError,
     SessionStatus,
 )
 
 __all__ = [
     "BaseGatewayBackend",
     "GatewayError",
+    "GatewayGroup",
     "PermanentGatewayError",
     "RetryableGatewayError",
+    "SessionNotReadyError",
     "SessionStatus",
     "get_gateway",
 ]

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, field
+
+# The session_data key holding a gateway's own name for a session. Each backend says which key
+# it uses (`BaseGatewayBackend.session_key`); the database keeps each such name unique among
+# live sessions.
+SESSION_NAME_KEY = "session_name"
+VPS_SESSION_KEY = "vps_session_id"
+GATEWAY_NAME_KEYS = (SESSION_NAME_KEY, VPS_SESSION_KEY)
 
 
 class GatewayError(Exception):
@@ -10,7 +18,19 @@ class GatewayError(Exception):
 
 
 class RetryableGatewayError(GatewayError):
-    """Worth trying again later: a timeout, a refused connection, a 5xx."""
+    """Worth trying again later: a timeout, a refused connection, a 5xx.
+
+    `retry_after` is the wait the gateway asked for (a 429's or 408's `Retry-After`), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: dt.timedelta | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class SessionNotReadyError(RetryableGatewayError):
+    """The gateway says the session cannot send now (WAHA's 422 about the session's status):
+    the message waits for the session as it does for a disconnected one."""
 
 
 class PermanentGatewayError(GatewayError):
@@ -22,12 +42,25 @@ class SessionStatus:
     """A gateway's view of one session, in the product's terms.
 
     `status` is one of `WhatsAppSession.Status` ("connecting", "connected", "disconnected");
-    `phone_number` is as the gateway reports it (e.g. `5511999999999@c.us`), or None.
+    `phone_number` is as the gateway reports it (e.g. `5511999999999@c.us`), or None;
+    `identities` holds WhatsApp identities that are not phone numbers (`{"lid": "123@lid"}`),
+    kept for reference and never matched on.
     """
 
     status: str
     phone_number: str | None = None
     raw_status: str = ""
+    identities: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GatewayGroup:
+    """One group as the gateway lists it."""
+
+    group_jid: str
+    name: str = ""
+    is_community: bool = False  # a community's parent group: WhatsApp refuses sends to it
+    is_announcement: bool = False
 
 
 # WAHA's session states in the product's terms; the webhook and polling share this table.
@@ -35,26 +68,57 @@ WAHA_STATUS_MAP = {
     "WORKING": "connected",
     "STARTING": "connecting",
     "SCAN_QR_CODE": "connecting",
+    "PASSKEY_REQUIRED": "connecting",
+    "PASSKEY_CONFIRMATION_REQUIRED": "connecting",
     "STOPPED": "disconnected",
     "FAILED": "disconnected",
 }
 
 
 class BaseGatewayBackend:
-    """Subclasses implement `send_text` and `get_status`."""
+    """Subclasses implement sending, status, the pairing lifecycle and group listing.
+
+    Every method names the session by the gateway's name for it, kept in the session's
+    `session_data[session_key]`, and raises the GatewayError subclasses above.
+    """
+
+    session_key = SESSION_NAME_KEY
 
     def __init__(self, **kwargs) -> None:
         self.options = kwargs
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
-        """Post `text` to `chat_id` through `session_name`; return the gateway's message id.
-
-        Raises RetryableGatewayError or PermanentGatewayError.
-        """
+        """Post `text` to `chat_id` through `session_name`; return the gateway's message id,
+        or "" when the gateway accepted the message without giving one."""
         raise NotImplementedError
 
     def get_status(self, *, session_name: str) -> SessionStatus:
-        """The gateway's current status of `session_name`. Raises GatewayError subclasses."""
+        """The gateway's current status of `session_name`."""
+        raise NotImplementedError
+
+    def start_session(
+        self, name: str, *, webhook_url: str, webhook_secret: str, metadata: dict[str, str]
+    ) -> None:
+        """Create and start `name`, its status webhook posting to `webhook_url` and proving
+        itself with `webhook_secret` (each backend in its gateway's way: an HMAC key, a JWT key
+        header), with `metadata`; when `name` already exists, update its configuration and
+        start it."""
+        raise NotImplementedError
+
+    def get_qr(self, name: str) -> bytes:
+        """The QR code to scan for `name`, as PNG bytes."""
+        raise NotImplementedError
+
+    def request_pairing_code(self, name: str, phone_number: str) -> str:
+        """The code for "link with phone number" on `phone_number` (E.164)."""
+        raise NotImplementedError
+
+    def logout(self, name: str) -> None:
+        """Log `name` out of WhatsApp on the gateway."""
+        raise NotImplementedError
+
+    def list_groups(self, name: str) -> list[GatewayGroup]:
+        """Every group the phone of `name` belongs to."""
         raise NotImplementedError
 
     def close(self) -> None:
