@@ -166,6 +166,10 @@ WHATSAPP_GATEWAY_URL = env(
 WHATSAPP_GATEWAY_API_KEY = env("WHATSAPP_GATEWAY_API_KEY", default=development_default(""))
 WHATSAPP_GATEWAY_TIMEOUT = env.float("WHATSAPP_GATEWAY_TIMEOUT", default=10.0)
 WHATSAPP_WEBHOOK_SECRET = env("WHATSAPP_WEBHOOK_SECRET", default=development_default(""))
+# Event ids of webhooks are remembered this long, so a redelivered event changes nothing.
+WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS = env.int(
+    "WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS", default=72
+)
 # Default region used to read phone numbers written without a country code.
 WHATSAPP_DEFAULT_REGION = env("WHATSAPP_DEFAULT_REGION", default="BR")
 

@@ -13,6 +13,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from scheduling.models import ScheduledWhatsAppMessage
+from sessions_app.gateway.base import SESSION_NAME_KEY
 
 # A reconnect chain longer than this is a data error, not history: stop following it there.
 MAX_SUPERSESSION_DEPTH = 32
@@ -32,8 +33,12 @@ class SendingSession:
         return self.status == "connected"
 
 
-def sending_sessions_for(session_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, SendingSession]:
+def sending_sessions_for(
+    session_ids: Iterable[uuid.UUID], *, name_key: str = SESSION_NAME_KEY
+) -> dict[uuid.UUID, SendingSession]:
     """Map each of `session_ids` to the session that sends for it now, in one query.
+
+    `name_key` is the session_data key holding the gateway's name (the backend's `session_key`).
 
     A superseded session's references moved to its successor, so the chain is followed to its
     end; messages of an event still pointing at the old session go out through the new one.
@@ -51,14 +56,14 @@ def sending_sessions_for(session_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, Se
             WHERE c.depth < %s
         )
         SELECT DISTINCT ON (c.start_id)
-            c.start_id, s.id, s.status, s.session_data ->> 'session_name', p.next_send_at
+            c.start_id, s.id, s.status, s.session_data ->> %s, p.next_send_at
         FROM chain c
         JOIN whatsapp_sessions s ON s.id = c.id
         LEFT JOIN whatsapp_session_pacing p ON p.session_id = s.id
         ORDER BY c.start_id, c.depth DESC
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, [ids, MAX_SUPERSESSION_DEPTH])
+        cursor.execute(sql, [ids, MAX_SUPERSESSION_DEPTH, name_key])
         rows = cursor.fetchall()
     return {
         start_id: SendingSession(

@@ -45,6 +45,7 @@ from sessions_app.gateway import (
     BaseGatewayBackend,
     PermanentGatewayError,
     RetryableGatewayError,
+    SessionNotReadyError,
     get_gateway,
 )
 
@@ -159,13 +160,16 @@ def dispatch_due_messages(
     if not claimed:
         return batch.result
 
-    sessions = sending_sessions_for(m.event_session_id for m in claimed)
+    sessions = sending_sessions_for(
+        (m.event_session_id for m in claimed), name_key=gateway.session_key
+    )
     live = {session.id: session for session in sessions.values()}
     waiting: dict[uuid.UUID, list[ClaimedMessage]] = {}
     for message in claimed:
         session = sessions.get(message.event_session_id)
         if session is not None and not session.is_connected:
-            batch.add(_wait_for_session(message, session, options=options, now=now))
+            reason = f"Session {session.id} is {session.status}, not connected."
+            batch.add(_wait_for_session(message, reason, options=options, now=now))
         elif reason := _unusable_session_reason(message, session):
             batch.add(_retry_or_fail(message, reason, options=options, now=now))
         else:
@@ -254,13 +258,19 @@ def _unusable_session_reason(message: ClaimedMessage, session: SendingSession | 
     if message.event_session_id is None or session is None:
         return f"The {message.kind} has no WhatsApp session to send through."
     if not session.session_name:
-        return f'Session {session.id} has no gateway session name (session_data "session_name").'
+        return f"Session {session.id} has no gateway name in its session_data."
     return ""
 
 
 def _retry_or_fail(
-    message: ClaimedMessage, reason: str, *, options: DispatchOptions, now: dt.datetime
+    message: ClaimedMessage,
+    reason: str,
+    *,
+    options: DispatchOptions,
+    now: dt.datetime,
+    retry_after: dt.timedelta | None = None,
 ) -> _Outcome:
+    """Count an attempt; retry after `retry_after` (the gateway's own wait) or the backoff."""
     attempts = message.attempts + 1
     if attempts >= options.max_attempts:
         return _Outcome(
@@ -274,12 +284,12 @@ def _retry_or_fail(
         Status.PENDING,
         attempts,
         last_error=reason,
-        next_attempt_at=now + options.backoff(attempts),
+        next_attempt_at=now + (options.backoff(attempts) if retry_after is None else retry_after),
     )
 
 
 def _wait_for_session(
-    message: ClaimedMessage, session: SendingSession, *, options: DispatchOptions, now: dt.datetime
+    message: ClaimedMessage, reason: str, *, options: DispatchOptions, now: dt.datetime
 ) -> _Outcome:
     """Back to pending, attempts counted, never failed: a disconnected phone is paired again."""
     attempts = message.attempts + 1
@@ -287,7 +297,7 @@ def _wait_for_session(
         message.id,
         Status.PENDING,
         attempts,
-        last_error=f"Session {session.id} is {session.status}, not connected.",
+        last_error=reason,
         next_attempt_at=now + min(options.backoff(attempts), SESSION_WAIT_MAX_BACKOFF),
     )
 
@@ -307,8 +317,12 @@ def _send(
         )
     except PermanentGatewayError as exc:
         return _Outcome(message.id, Status.FAILED, message.attempts + 1, last_error=str(exc))
+    except SessionNotReadyError as exc:
+        return _wait_for_session(message, str(exc), options=options, now=now)
     except RetryableGatewayError as exc:
-        return _retry_or_fail(message, str(exc), options=options, now=now)
+        return _retry_or_fail(
+            message, str(exc), options=options, now=now, retry_after=exc.retry_after
+        )
     except Exception as exc:  # a backend bug must not lose the batch's other outcomes
         logger.exception("Gateway backend failed on message %s", message.id)
         return _retry_or_fail(message, f"{type(exc).__name__}: {exc}", options=options, now=now)
@@ -316,9 +330,10 @@ def _send(
         message.id,
         Status.SENT,
         message.attempts + 1,
-        last_error="",
+        # Accepted without an id is still sent: sending it again could deliver it twice.
+        last_error="" if message_id else "The gateway accepted the message without an id.",
         sent_at=clock(),
-        gateway_message_id=message_id,
+        gateway_message_id=message_id or "",
     )
 
 

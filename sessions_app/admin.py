@@ -30,7 +30,11 @@ from sessions_app.models import (
     WhatsAppSession,
 )
 from sessions_app.phones import normalize_phone_number
-from sessions_app.selectors import session_reference_counts, with_reference_counts
+from sessions_app.selectors import (
+    phone_change_of,
+    session_reference_counts,
+    with_reference_counts,
+)
 from sessions_app.services.migration import (
     MigrationResult,
     SessionMigrationError,
@@ -204,8 +208,11 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     autocomplete_fields = ["organization"]
     readonly_fields = [
         "id",
+        "gateway_name",
         "phone_number",
         "status",
+        "session_data",
+        "last_report_at",
         "superseded_by_link",
         "connected_at",
         "disconnected_at",
@@ -213,7 +220,7 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "updated_at",
     ]
     fieldsets = [
-        (None, {"fields": ["organization", "phone_number", "status", "session_data"]}),
+        (None, {"fields": ["organization", "gateway_name", "phone_number", "status"]}),
         (
             "History",
             {
@@ -222,11 +229,13 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
                     "superseded_by_link",
                     "connected_at",
                     "disconnected_at",
+                    "last_report_at",
                     "created_at",
                     "updated_at",
                 ]
             },
         ),
+        ("Gateway", {"fields": ["session_data"], "classes": ["collapse"]}),
     ]
     actions = ["move_references", "adopt_references", refresh_status_from_gateway]
     move_references_confirmation_template = None
@@ -246,6 +255,10 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     @admin.display(description="Session", ordering="id")
     def short_id(self, session):
         return str(session.id)[:8]
+
+    @admin.display(description="Gateway name")
+    def gateway_name(self, session):
+        return session.gateway_session_name or "-"
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, session):
@@ -281,6 +294,8 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         if obj is not None:
             context["references"] = self.reference_rows(obj)
             context["migration_links"] = self.migration_links(obj)
+            context["phone_change"] = phone_change_of(obj)
+            context["can_migrate"] = self.has_migrate_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def reference_rows(self, session) -> list[dict]:

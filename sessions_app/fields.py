@@ -1,4 +1,5 @@
 from django.db import models
+from django.db.models import Func
 
 from sessions_app.phones import normalize_phone_number
 
@@ -30,3 +31,13 @@ class E164PhoneNumberField(models.CharField):
             value = normalize_phone_number(value)
             setattr(model_instance, self.attname, value)
         return value
+
+
+class JSONTypeOf(Func):
+    """The JSON type of a value ("object", "array", ...), for constraints on JSON columns."""
+
+    function = "jsonb_typeof"
+    output_field = models.CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return super().as_sql(compiler, connection, function="json_type", **extra_context)

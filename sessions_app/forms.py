@@ -61,9 +61,11 @@ class OrganizationAdminForm(forms.ModelForm):
 
 
 class WhatsAppSessionAdminForm(forms.ModelForm):
+    # The gateway's name for a session is the product's to give, never typed: a typed name could
+    # borrow another organization's phone and its status reports.
     class Meta:
         model = WhatsAppSession
-        fields = ["organization", "session_data"]
+        fields = ["organization"]
         help_texts = {
             "organization": (
                 "The organization the session sends for; fixed once the session exists."

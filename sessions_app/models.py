@@ -3,8 +3,11 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.lookups import Exact
 
-from sessions_app.fields import E164PhoneNumberField
+from sessions_app.fields import E164PhoneNumberField, JSONTypeOf
+from sessions_app.gateway.base import GATEWAY_NAME_KEYS, SESSION_NAME_KEY
 
 
 class Organization(models.Model):
@@ -72,7 +75,11 @@ class WhatsAppSession(models.Model):
     session_data = models.JSONField(
         default=dict,
         blank=True,
-        help_text='The gateway\'s handle for this session, e.g. {"session_name": "org-main"}.',
+        help_text=(
+            "The gateway's handle for this session (its name there, e.g. "
+            '{"session_name": "aurora-3f2a9c1d"}) and what the gateway told about it. '
+            "Set by the product, never typed."
+        ),
     )
     superseded_by = models.ForeignKey(
         "self",
@@ -84,6 +91,14 @@ class WhatsAppSession(models.Model):
     )
     connected_at = models.DateTimeField(null=True, blank=True)
     disconnected_at = models.DateTimeField(null=True, blank=True)
+    last_report_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text=(
+            "When the last status report applied to this session was made: the gateway's event "
+            "time where it signs one, else the time of receipt. Older reports change nothing."
+        ),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -97,6 +112,21 @@ class WhatsAppSession(models.Model):
                 name="wa_session_org_phone_status",
             ),
         ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Exact(JSONTypeOf("session_data"), "object"),
+                name="whatsapp_session_data_is_object",
+            ),
+            # A gateway name addresses exactly one live session, so one organization.
+            *(
+                models.UniqueConstraint(
+                    KeyTextTransform(key, "session_data"),
+                    condition=Q(superseded_by__isnull=True),
+                    name=f"whatsapp_session_live_{key}_unique",
+                )
+                for key in GATEWAY_NAME_KEYS
+            ),
+        ]
         permissions = [
             ("migrate_whatsappsession", "Can move references between WhatsApp sessions"),
         ]
@@ -107,7 +137,13 @@ class WhatsAppSession(models.Model):
 
     @property
     def gateway_session_name(self) -> str | None:
-        return (self.session_data or {}).get("session_name")
+        return self.gateway_name(SESSION_NAME_KEY)
+
+    def gateway_name(self, key: str) -> str | None:
+        """The gateway's name for this session under `key`, or None."""
+        data = self.session_data if isinstance(self.session_data, dict) else {}
+        name = data.get(key)
+        return name if isinstance(name, str) and name else None
 
 
 class WhatsAppGroup(models.Model):
@@ -135,6 +171,19 @@ class WhatsAppGroup(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.group_jid
+
+
+class GatewayEvent(models.Model):
+    """An event id a gateway sent, kept for a while so a redelivered event changes nothing."""
+
+    event_id = models.CharField(max_length=200, unique=True)
+    received_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        db_table = "gateway_events"
+
+    def __str__(self) -> str:
+        return self.event_id
 
 
 class SessionMigration(models.Model):

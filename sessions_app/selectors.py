@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
@@ -63,3 +65,37 @@ def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
     parts = {f"{ANNOTATION_PREFIX}{key}": expr for key, expr in _reference_subqueries().items()}
     row = WhatsAppSession.objects.filter(pk=session.pk).values(**parts).get()
     return {name.removeprefix(ANNOTATION_PREFIX): row[name] for name in parts}
+
+
+# session_data keys linking the two sessions of a phone change.
+PHONE_CHANGED_TO_KEY = "phone_changed_to"
+PHONE_CHANGED_FROM_KEY = "phone_changed_from"
+
+
+@dataclass(frozen=True)
+class PhoneChange:
+    """A gateway session that began reporting another phone: `old` kept its phone and was
+    disconnected, `new` took the gateway name with the new phone. Nothing moved between them."""
+
+    old: WhatsAppSession
+    new: WhatsAppSession
+
+    def other_than(self, session: WhatsAppSession) -> WhatsAppSession:
+        return self.new if session.pk == self.old.pk else self.old
+
+
+def phone_change_of(session: WhatsAppSession) -> PhoneChange | None:
+    """The phone change `session` took part in, on either side, if any (one query at most)."""
+    data = session.session_data if isinstance(session.session_data, dict) else {}
+    for key, session_is_old in ((PHONE_CHANGED_TO_KEY, True), (PHONE_CHANGED_FROM_KEY, False)):
+        other_id = data.get(key)
+        if not other_id:
+            continue
+        other = (
+            WhatsAppSession.objects.filter(pk=other_id, organization_id=session.organization_id)
+            .select_related("organization")
+            .first()
+        )
+        if other is not None:
+            return PhoneChange(session, other) if session_is_old else PhoneChange(other, session)
+    return None

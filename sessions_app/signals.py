@@ -1,4 +1,5 @@
-"""A session saved as connected adopts the references of its phone's earlier sessions."""
+"""A session saved as connected adopts the references of its phone's earlier sessions; one that
+disconnects after a newer session of its phone connected hands them over."""
 
 import logging
 
@@ -7,23 +8,36 @@ from django.db.models.signals import post_save
 from django.dispatch import receiver
 
 from sessions_app.models import SessionMigration, WhatsAppSession
-from sessions_app.services.migration import adopt_predecessors
+from sessions_app.services.migration import adopt_into_live_successor, adopt_predecessors
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(post_save, sender=WhatsAppSession, dispatch_uid="sessions_app.adopt_on_connect")
-def adopt_predecessors_on_connect(sender, instance: WhatsAppSession, raw: bool, **kwargs) -> None:
-    if raw or instance.status != WhatsAppSession.Status.CONNECTED or not instance.phone_number:
+def adopt_predecessors_on_connect(
+    sender, instance: WhatsAppSession, raw: bool, created: bool, update_fields=None, **kwargs
+) -> None:
+    if raw or not instance.phone_number:
+        return
+    if instance.status == WhatsAppSession.Status.CONNECTED:
+        adopt = adopt_predecessors
+    elif (
+        instance.status == WhatsAppSession.Status.DISCONNECTED
+        and not created
+        and (update_fields is None or "status" in update_fields)
+    ):
+        # Its disconnect arrived after the successor's connect: gateways deliver out of order.
+        adopt = adopt_into_live_successor
+    else:
         return
     try:
         # A savepoint: a failed migration rolls back alone, never the status change that
         # triggered it; `migrate_sessions --auto` picks it up later.
         with transaction.atomic(using=kwargs.get("using") or router.db_for_write(sender)):
-            adopt_predecessors(instance, trigger=SessionMigration.Trigger.AUTOMATIC)
+            adopt(instance, trigger=SessionMigration.Trigger.AUTOMATIC)
     except Exception:
         logger.exception(
-            "Automatic migration into session %s failed; `manage.py migrate_sessions --auto` "
+            "Automatic migration of session %s failed; `manage.py migrate_sessions --auto` "
             "will retry it",
             instance.pk,
         )

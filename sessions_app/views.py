@@ -11,27 +11,51 @@ from sessions_app.services.gateway_status import (
 )
 
 
+def read_webhook_body(request: HttpRequest) -> bytes:
+    """The raw body, never more than one byte past the limit, whatever the headers claim.
+
+    Django reads nothing of a body without Content-Length, which is how a chunked request
+    arrives through gunicorn; the server's own stream decodes the chunks, so read that.
+    """
+    if request.META.get("CONTENT_LENGTH"):
+        try:
+            declared = int(request.META["CONTENT_LENGTH"])
+        except ValueError as exc:
+            raise WebhookRefused(400, "Content-Length is not a number.") from exc
+        if declared > WEBHOOK_MAX_BYTES:
+            raise WebhookRefused(413, f"Body larger than {WEBHOOK_MAX_BYTES} bytes.")
+        return request.read(WEBHOOK_MAX_BYTES + 1)
+    stream = request.META.get("wsgi.input")
+    if stream is None:
+        return b""
+    chunks, size = [], 0
+    while size <= WEBHOOK_MAX_BYTES:
+        chunk = stream.read(WEBHOOK_MAX_BYTES + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def refusal(refused: WebhookRefused) -> JsonResponse:
+    return JsonResponse({"error": str(refused)}, status=refused.status)
+
+
 @csrf_exempt  # the gateway signs its calls (X-Webhook-Hmac) instead of carrying a CSRF token
 @require_POST
 def whatsapp_webhook(request: HttpRequest) -> JsonResponse:
     """WAHA's webhook: `session.status` events update the session they name."""
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > WEBHOOK_MAX_BYTES:
-        return JsonResponse(
-            {"error": f"Body larger than {WEBHOOK_MAX_BYTES} bytes."},
-            status=HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-        )
-    # Never read more than one byte past the limit, whatever the headers claim.
-    body = request.read(WEBHOOK_MAX_BYTES + 1)
-    try:
+        body = read_webhook_body(request)
         outcome = webhook_receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
     except WebhookRefused as refused:
-        return JsonResponse({"error": str(refused)}, status=refused.status)
-    if outcome.ignored:
-        return JsonResponse({"status": "ignored", "event": outcome.event})
-    return JsonResponse(
-        {"status": "ok", "session": str(outcome.session.pk), "state": outcome.session.status}
-    )
+        return refusal(refused)
+    # Stale, duplicate and ignored reports are acknowledged (200): the gateway must not retry.
+    answer = {
+        "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
+        "event": outcome.event,
+    }
+    if outcome.session is not None:
+        answer.update(session=str(outcome.session.pk), state=outcome.session.status)
+    return JsonResponse(answer, status=HTTPStatus.OK)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import Permission
 from django.utils import timezone
+from django.utils.text import slugify
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.models import Organization, WhatsAppSession
@@ -86,7 +87,7 @@ def reconnected_phone(
         phone_number=phone_number,
         status=WhatsAppSession.Status.CONNECTED,
         connected_at=now,
-        session_data={"session_name": f"{organization.name.lower().replace(' ', '-')}-new"},
+        session_data={"session_name": f"{slugify(organization.name)}-{phone_number[-4:]}-new"},
     )
     old = factories.WhatsAppSessionFactory(
         organization=organization,
@@ -94,7 +95,7 @@ def reconnected_phone(
         status=WhatsAppSession.Status.DISCONNECTED,
         connected_at=now - dt.timedelta(days=30),
         disconnected_at=now - dt.timedelta(hours=2),
-        session_data={"session_name": f"{organization.name.lower().replace(' ', '-')}-old"},
+        session_data={"session_name": f"{slugify(organization.name)}-{phone_number[-4:]}-old"},
     )
     WhatsAppSession.objects.filter(pk=old.pk).update(created_at=now - dt.timedelta(days=30))
     old.refresh_from_db()

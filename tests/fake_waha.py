@@ -2,8 +2,9 @@
 
 `server.statuses[name]` is what `GET /api/sessions/{name}` answers (404 when absent);
 `server.script` is a list of responses handed out in order before the normal answer, each a
-`(status_code, body)` pair (`body` bytes are sent as is, anything else as JSON) or a number of
-seconds to stall for (longer than the client's timeout to make it time out).
+`(status_code, body)` pair or `(status_code, body, headers)` triple (`body` bytes are sent as
+is, anything else as JSON) or a number of seconds to stall for (longer than the client's timeout
+to make it time out).
 """
 
 from __future__ import annotations
@@ -111,9 +112,11 @@ class FakeWaha:
                     return self._answer(404, {"message": f"Session '{name}' not found"})
                 return self._answer(404, {"message": "Not found"})
 
-            def _answer(self, status: int, body) -> None:
+            def _answer(self, status: int, body, headers: dict | None = None) -> None:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
                 self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -58,7 +58,7 @@ def test_status_phone_and_times_of_a_session_are_only_set_by_the_gateway(admin_c
     page = admin_client.get(
         reverse("admin:sessions_app_whatsappsession_change", args=[scene.old.pk])
     )
-    assert set(page.context["adminform"].form.fields) == {"session_data"}
+    assert set(page.context["adminform"].form.fields) == set()
 
 
 def test_a_community_session_must_belong_to_the_organization(admin_client):

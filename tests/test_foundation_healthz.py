@@ -13,12 +13,14 @@ class TestHealthz:
         assert response.status_code == HTTPStatus.OK
         assert response.json() == {"status": "ok", "database": "ok"}
 
-    def test_answers_503_naming_the_database_error(self, client):
-        with mock.patch("config.urls.connection.cursor", side_effect=OperationalError("gone")):
+    def test_answers_503_without_the_drivers_error_text(self, client):
+        error = OperationalError('connection to server at "db.internal", user "app_owner" failed')
+        with mock.patch("config.urls.connection.cursor", side_effect=error):
             response = client.get("/healthz")
 
         assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-        assert response.json() == {"status": "error", "database": "gone"}
+        assert response.json() == {"status": "error", "database": "unavailable"}
+        assert b"db.internal" not in response.content and b"app_owner" not in response.content
 
     def test_only_get(self, client):
         assert client.post("/healthz").status_code == HTTPStatus.METHOD_NOT_ALLOWED

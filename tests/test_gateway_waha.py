@@ -71,10 +71,10 @@ class TestSendText:
         with pytest.raises(PermanentGatewayError, match="Session 'gone' does not exist"):
             backend(waha).send_text(session_name="gone", chat_id="x@g.us", text="t")
 
-    def test_malformed_json_is_permanent(self, waha):
-        waha.script = [(201, b"{not json")]
-        with pytest.raises(PermanentGatewayError, match="malformed JSON"):
-            backend(waha).send_text(session_name="s", chat_id="x@g.us", text="t")
+    @pytest.mark.parametrize("answer", [b"{not json", b"OK", {"sent": True}, {"id": None}])
+    def test_an_accepted_send_without_an_id_is_sent_without_one(self, waha, answer):
+        waha.script = [(201, answer)]
+        assert backend(waha).send_text(session_name="s", chat_id="x@g.us", text="t") == ""
 
 
 class TestGetStatus:

@@ -127,17 +127,19 @@ class TestRefusalsChangeNothing:
                 id="no-payload",
             ),
             pytest.param(
-                status_event("org-main", "DANCING"),
+                {**status_event("org-main", "WORKING"), "timestamp": "yesterday"},
                 "sign",
                 HTTPStatus.BAD_REQUEST,
-                id="unknown-status",
+                id="timestamp-not-a-number",
             ),
             pytest.param(
-                status_event("org-main", "WORKING", "not-a-phone@c.us"),
+                {**status_event("org-main", "WORKING"), "me": {"id": 5511987654321}},
                 "sign",
                 HTTPStatus.BAD_REQUEST,
-                id="unreadable-phone",
+                id="me-id-not-text",
             ),
+            pytest.param(b"[" * 60000, "sign", HTTPStatus.BAD_REQUEST, id="nested-60000-deep"),
+            pytest.param(b"\xff\xfe{}", "sign", HTTPStatus.BAD_REQUEST, id="not-utf8"),
             pytest.param(
                 status_event("nobody", "WORKING", "5511987654321@c.us"),
                 "sign",
@@ -182,10 +184,9 @@ class TestRefusalsChangeNothing:
 
     def test_superseded_sessions_are_not_addressed(self, client, session):
         newer = WhatsAppSessionFactory(
-            organization=session.organization, session_data={"session_name": "org-main"}
+            organization=session.organization, session_data={"session_name": "x"}
         )
         WhatsAppSession.objects.filter(pk=session.pk).update(superseded_by=newer)
-        WhatsAppSession.objects.filter(pk=newer.pk).update(session_data={"session_name": "x"})
         before = snapshot()
 
         response = post(client, status_event("org-main", "STOPPED"))

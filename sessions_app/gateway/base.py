@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 from dataclasses import dataclass, field
 
 # The session_data key holding a gateway's own name for a session. Each backend says which key
@@ -31,6 +32,22 @@ class RetryableGatewayError(GatewayError):
 class SessionNotReadyError(RetryableGatewayError):
     """The gateway says the session cannot send now (WAHA's 422 about the session's status):
     the message waits for the session as it does for a disconnected one."""
+
+
+def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> dt.timedelta | None:
+    """A `Retry-After` header (seconds, or an HTTP date) as a wait; None when absent or bad."""
+    if not value or not value.strip():
+        return None
+    text = value.strip()
+    if text.isdigit():
+        return dt.timedelta(seconds=int(text))
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(when - (now or dt.datetime.now(dt.UTC)), dt.timedelta(0))
 
 
 class PermanentGatewayError(GatewayError):

@@ -1,12 +1,17 @@
 """A WAHA gateway (https://waha.devlike.pro/) over its HTTP API.
 
 `WHATSAPP_GATEWAY_URL` is the gateway's base URL and `WHATSAPP_GATEWAY_API_KEY` goes in the
-`X-Api-Key` header (WAHA's `WHATSAPP_API_KEY`). Timeouts, connection errors and 5xx answers are
-retryable; 4xx answers are permanent and keep the gateway's own message.
+`X-Api-Key` header (WAHA's `WHATSAPP_API_KEY`). Timeouts, connection errors, 5xx answers and
+rate limits (429, 408, after their `Retry-After`) are retryable; a 422 about the session's status
+means the phone is not ready and the message waits for it; other 4xx answers are permanent and
+keep the gateway's own message.
 """
 
 from __future__ import annotations
 
+import json
+import logging
+from http import HTTPStatus
 from urllib.parse import quote
 
 import httpx
@@ -17,10 +22,15 @@ from sessions_app.gateway.base import (
     BaseGatewayBackend,
     PermanentGatewayError,
     RetryableGatewayError,
+    SessionNotReadyError,
     SessionStatus,
+    parse_retry_after,
 )
 
+logger = logging.getLogger(__name__)
+
 _MAX_REASON = 300
+_RATE_LIMITED = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT)
 
 
 class GatewayBackend(BaseGatewayBackend):
@@ -48,15 +58,17 @@ class GatewayBackend(BaseGatewayBackend):
         self.client.close()
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
+        # Accepted is sent, id or not: sending it again could deliver it twice.
         body = self._call(
             "POST",
             "/api/sendText",
             json={"session": session_name, "chatId": chat_id, "text": text},
+            accept_non_json=True,
         )
         message_id = _message_id(body)
         if not message_id:
-            raise PermanentGatewayError("WAHA accepted the message but returned no message id.")
-        return message_id
+            logger.warning("WAHA accepted a message through %s without an id.", session_name)
+        return message_id or ""
 
     def get_status(self, *, session_name: str) -> SessionStatus:
         body = self._call("GET", f"/api/sessions/{quote(session_name, safe='')}")
@@ -66,15 +78,15 @@ class GatewayBackend(BaseGatewayBackend):
         status = WAHA_STATUS_MAP.get(raw_status)
         if status is None:
             raise PermanentGatewayError(f"WAHA reported an unknown session status {raw_status!r}.")
-        me = body.get("me")
-        phone = me.get("id") if isinstance(me, dict) else None
+        try:
+            phone, identities = read_me(body.get("me"))
+        except ValueError:
+            phone, identities = None, {}
         return SessionStatus(
-            status=status,
-            phone_number=phone if isinstance(phone, str) else None,
-            raw_status=raw_status,
+            status=status, phone_number=phone, raw_status=raw_status, identities=identities
         )
 
-    def _call(self, method: str, path: str, **kwargs):
+    def _call(self, method: str, path: str, *, accept_non_json: bool = False, **kwargs):
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -85,6 +97,17 @@ class GatewayBackend(BaseGatewayBackend):
             raise RetryableGatewayError(
                 f"WAHA answered {response.status_code} on {method} {path}: {_reason(response)}"
             )
+        if response.status_code in _RATE_LIMITED:
+            raise RetryableGatewayError(
+                f"WAHA answered {response.status_code} on {method} {path}: {_reason(response)}",
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code == HTTPStatus.UNPROCESSABLE_ENTITY and _about_session_status(
+            response
+        ):
+            raise SessionNotReadyError(
+                f"WAHA says the session is not ready on {method} {path}: {_reason(response)}"
+            )
         if response.status_code >= 400:
             raise PermanentGatewayError(
                 f"WAHA refused {method} {path} with {response.status_code}: {_reason(response)}"
@@ -92,9 +115,33 @@ class GatewayBackend(BaseGatewayBackend):
         try:
             return response.json()
         except ValueError as exc:
+            if accept_non_json:
+                return None
             raise PermanentGatewayError(
                 f"WAHA answered {method} {path} with malformed JSON."
             ) from exc
+
+
+def read_me(me) -> tuple[str | None, dict[str, str]]:
+    """The phone and the other identities in WAHA's `me`, or ValueError for a bad shape.
+
+    `id` is the phone's JID (`5511...@c.us`), or on some engines a linked identity (`...@lid`);
+    `jid` is the phone's JID with its device (`5511...:12@s.whatsapp.net`); `lid` the linked
+    identity. Identities that are not phones are returned apart, never as the phone.
+    """
+    if me is None:
+        return None, {}
+    if not isinstance(me, dict):
+        raise ValueError('"me" must be null or an object.')
+    for key in ("id", "lid", "jid"):
+        if me.get(key) is not None and not isinstance(me[key], str):
+            raise ValueError(f'"me.{key}" must be text.')
+    identities = {key: me[key] for key in ("lid", "jid") if me.get(key)}
+    phone = me.get("id") or None
+    if phone and phone.endswith("@lid"):
+        identities.setdefault("lid", phone)
+        phone = None
+    return phone or me.get("jid") or None, identities
 
 
 def _reason(response: httpx.Response) -> str:
@@ -113,6 +160,16 @@ def _reason(response: httpx.Response) -> str:
             text = "; ".join(map(str, text))
     text = " ".join(str(text).split()) or response.reason_phrase
     return text[:_MAX_REASON]
+
+
+def _about_session_status(response: httpx.Response) -> bool:
+    """WAHA's 422 "Session status is not as expected": the phone dropped, not a bad request."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    text = json.dumps(body).lower() if body is not None else ""
+    return "session status" in text or '"expected"' in text
 
 
 def _message_id(body) -> str | None:

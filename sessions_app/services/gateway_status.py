@@ -1,26 +1,39 @@
 """Session status reported by the gateway: WAHA's signed webhook and status polling.
 
-Both end in `apply_status_report`, the one place a session's status and phone change.
+Both end in `apply_status_report`, the one place a session's status and phone change. A
+gateway name addresses exactly one live session (a unique index keeps it so), and webhooks
+authenticate before anything else is read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import json
+import logging
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.db.models.fields.json import KT
 
-from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway
-from sessions_app.gateway.base import WAHA_STATUS_MAP
+from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway, waha
+from sessions_app.gateway.base import SESSION_NAME_KEY, WAHA_STATUS_MAP
 from sessions_app.models import WhatsAppSession
-from sessions_app.services.status import apply_status_report
+from sessions_app.services.status import (
+    GatewayNameMoved,
+    ReportResult,
+    StatusReportOutcome,
+    apply_status_report,
+)
 
-SESSION_NAME_KEY = "session_name"  # session_data key holding the gateway's session name
+logger = logging.getLogger(__name__)
+
 WEBHOOK_MAX_BYTES = 64 * 1024
+# A report addressed to a name that moves while it waits for its lock is resolved again.
+_RESOLVE_ATTEMPTS = 3
 
 
 class WebhookRefused(Exception):
@@ -33,9 +46,24 @@ class WebhookRefused(Exception):
 
 @dataclass(frozen=True)
 class WebhookOutcome:
+    """`result` is "ignored" for events not acted on, else a `ReportResult` value."""
+
     event: str
+    result: str
     session: WhatsAppSession | None = None
-    ignored: bool = False
+
+
+@dataclass(frozen=True)
+class GatewayReport:
+    """One status report read from a gateway's webhook body, in the product's terms."""
+
+    gateway_name: str
+    status: str
+    phone_number: str | None = None
+    reported_at: dt.datetime | None = None
+    event_id: str = ""
+    identities: dict[str, str] | None = None
+    name_key: str = SESSION_NAME_KEY
 
 
 def webhook_signature(body: bytes, *, secret: str) -> str:
@@ -43,61 +71,125 @@ def webhook_signature(body: bytes, *, secret: str) -> str:
     return hmac.new(secret.encode(), body, hashlib.sha512).hexdigest()
 
 
-def session_for_gateway_name(name: str) -> WhatsAppSession | None:
-    """The live session the gateway calls `name`: the newest one not yet superseded."""
-    return (
-        WhatsAppSession.objects.filter(
-            **{f"session_data__{SESSION_NAME_KEY}": name}, superseded_by__isnull=True
-        )
-        .order_by("-created_at")
-        .first()
-    )
-
-
-def webhook_receive(*, body: bytes, signature: str | None) -> WebhookOutcome:
-    """Check and apply one WAHA webhook call; raise WebhookRefused, changing nothing, if bad.
-
-    Only `session.status` events are acted on; other events are acknowledged and ignored.
-    """
-    if len(body) > WEBHOOK_MAX_BYTES:
-        raise WebhookRefused(413, f"Body larger than {WEBHOOK_MAX_BYTES} bytes.")
-    secret = settings.WHATSAPP_WEBHOOK_SECRET
+def verify_hmac_signature(body: bytes, signature: str | None, *, secret: str) -> None:
+    """Refuse (401) a body whose `X-Webhook-Hmac` is missing or not HMAC-SHA512 by `secret`."""
     if not secret:
-        raise WebhookRefused(401, "No webhook secret is configured (WHATSAPP_WEBHOOK_SECRET).")
+        raise WebhookRefused(401, "No webhook secret is configured.")
     if not signature:
         raise WebhookRefused(401, "Missing X-Webhook-Hmac signature.")
     expected = webhook_signature(body, secret=secret)
     if not hmac.compare_digest(expected.encode(), signature.strip().lower().encode()):
         raise WebhookRefused(401, "Wrong X-Webhook-Hmac signature.")
+
+
+def parse_json_object(body: bytes) -> dict:
+    """The body as a JSON object, or WebhookRefused(400) saying why not."""
     try:
         payload = json.loads(body)
+    except RecursionError as exc:
+        raise WebhookRefused(400, "Body is nested too deeply.") from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise WebhookRefused(400, "Body is not valid JSON.") from exc
-    if not isinstance(payload, dict) or not isinstance(payload.get("event"), str):
-        raise WebhookRefused(400, 'Body is not an object with an "event".')
-    if payload["event"] != "session.status":
-        return WebhookOutcome(event=payload["event"], ignored=True)
+    if not isinstance(payload, dict):
+        raise WebhookRefused(400, "Body is not a JSON object.")
+    return payload
 
+
+def live_session_for_gateway_name(
+    name: str, *, key: str = SESSION_NAME_KEY
+) -> WhatsAppSession | None:
+    """The one live (not superseded) session the gateway calls `name`, by the unique index."""
+    return (
+        WhatsAppSession.objects.alias(gateway_name=KT(f"session_data__{key}"))
+        .filter(gateway_name=name, superseded_by__isnull=True)
+        .first()
+    )
+
+
+def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
+    """Apply `report` to the live session it names; WebhookRefused(404) when there is none."""
+    for _ in range(_RESOLVE_ATTEMPTS):
+        session = live_session_for_gateway_name(report.gateway_name, key=report.name_key)
+        if session is None:
+            raise WebhookRefused(404, f"No live session is called {report.gateway_name!r}.")
+        try:
+            return apply_status_report(
+                session,
+                report.status,
+                report.phone_number,
+                reported_at=report.reported_at,
+                event_id=report.event_id,
+                identities=report.identities,
+                gateway_name=(report.name_key, report.gateway_name),
+            )
+        except GatewayNameMoved:
+            continue
+        except ValidationError as exc:
+            raise WebhookRefused(400, " ".join(exc.messages)) from exc
+    raise WebhookRefused(409, f"Session {report.gateway_name!r} kept changing; send it again.")
+
+
+def webhook_receive(*, body: bytes, signature: str | None) -> WebhookOutcome:
+    """Check and apply one WAHA webhook call; raise WebhookRefused, changing nothing, if bad.
+
+    Only `session.status` events are acted on; other events, and statuses this version does
+    not know, are acknowledged and ignored.
+    """
+    if len(body) > WEBHOOK_MAX_BYTES:
+        raise WebhookRefused(413, f"Body larger than {WEBHOOK_MAX_BYTES} bytes.")
+    verify_hmac_signature(body, signature, secret=settings.WHATSAPP_WEBHOOK_SECRET)
+    payload = parse_json_object(body)
+    event = payload.get("event")
+    if not isinstance(event, str):
+        raise WebhookRefused(400, 'Body is not an object with an "event".')
+    if event != "session.status":
+        return WebhookOutcome(event=event, result="ignored")
+    report = read_waha_status_event(payload)
+    if report is None:
+        return WebhookOutcome(event=event, result="ignored")
+    outcome = apply_gateway_report(report)
+    return WebhookOutcome(event=event, result=outcome.result, session=outcome.session)
+
+
+def read_waha_status_event(payload: dict) -> GatewayReport | None:
+    """A `session.status` body as a report; None for a status this version does not know."""
     name = payload.get("session")
     data = payload.get("payload")
-    me = payload.get("me")
     if not isinstance(name, str) or not name:
         raise WebhookRefused(400, 'A session.status event needs a "session" name.')
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise WebhookRefused(400, 'A session.status event needs "payload": {"status": ...}.')
     status = WAHA_STATUS_MAP.get(data["status"])
     if status is None:
-        raise WebhookRefused(400, f"Unknown WAHA session status {data['status']!r}.")
-    if me is not None and not (isinstance(me, dict) and isinstance(me.get("id"), str | None)):
-        raise WebhookRefused(400, '"me" must be null or an object with an "id".')
-    session = session_for_gateway_name(name)
-    if session is None:
-        raise WebhookRefused(404, f"No live session is called {name!r}.")
+        logger.warning("Ignored WAHA status %r of session %r: not known.", data["status"], name)
+        return None
+    event_id = payload.get("id")
+    if event_id is not None and not (isinstance(event_id, str) and event_id):
+        raise WebhookRefused(400, '"id" must be a non-empty string.')
     try:
-        session = apply_status_report(session, status, (me or {}).get("id"))
-    except ValidationError as exc:
-        raise WebhookRefused(400, " ".join(exc.messages)) from exc
-    return WebhookOutcome(event=payload["event"], session=session)
+        phone, identities = waha.read_me(payload.get("me"))
+    except ValueError as exc:
+        raise WebhookRefused(400, str(exc)) from exc
+    return GatewayReport(
+        gateway_name=name,
+        status=status,
+        phone_number=phone,
+        reported_at=_waha_timestamp(payload.get("timestamp")),
+        event_id=f"waha:{event_id}" if event_id else "",
+        identities=identities,
+    )
+
+
+def _waha_timestamp(value) -> dt.datetime | None:
+    """WAHA's `timestamp`: milliseconds since the epoch, inside the signed body."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise WebhookRefused(400, '"timestamp" must be milliseconds since the epoch.')
+    try:
+        return dt.datetime.fromtimestamp(value / 1000, tz=dt.UTC)
+    except (OverflowError, OSError, ValueError) as exc:
+        raise WebhookRefused(400, '"timestamp" is out of range.') from exc
 
 
 @dataclass(frozen=True)
@@ -105,24 +197,36 @@ class RefreshResult:
     session: WhatsAppSession
     status: str | None = None
     error: str = ""
+    replaced: WhatsAppSession | None = None
 
 
 def session_refresh_status(
     *, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None
 ) -> RefreshResult:
     """Ask the gateway for `session`'s status and record it; errors are returned, not raised."""
-    name = session.gateway_session_name
-    if not name:
-        return RefreshResult(session, error=f'No "{SESSION_NAME_KEY}" in session_data.')
     gateway = gateway or get_gateway()
+    key = gateway.session_key
+    name = session.gateway_name(key)
+    if not name:
+        return RefreshResult(session, error=f'No gateway name ("{key}") in session_data.')
     try:
         reported = gateway.get_status(session_name=name)
-        session = apply_status_report(session, reported.status, reported.phone_number)
+        outcome = apply_status_report(
+            session,
+            reported.status,
+            reported.phone_number,
+            identities=reported.identities,
+            gateway_name=(key, name),
+        )
+    except GatewayNameMoved:
+        return RefreshResult(session, error=f"Session no longer answers to {name!r}.")
     except GatewayError as exc:
         return RefreshResult(session, error=str(exc))
     except ValidationError as exc:
         return RefreshResult(session, error=" ".join(exc.messages))
-    return RefreshResult(session, status=session.status)
+    if outcome.result == ReportResult.STALE:
+        return RefreshResult(session, error="A newer report arrived meanwhile; kept it.")
+    return RefreshResult(outcome.session, status=outcome.session.status, replaced=outcome.replaced)
 
 
 def sessions_refresh_status(*, queryset: QuerySet) -> list[RefreshResult]:

@@ -197,6 +197,26 @@ def adopt_predecessors(
         ]
 
 
+def adopt_into_live_successor(session: WhatsAppSession, *, trigger: str) -> list[MigrationResult]:
+    """A session that disconnects after a newer session of its phone already connected (its
+    report came late) hands its references to that session, as the connect would have."""
+    if session.status != WhatsAppSession.Status.DISCONNECTED or not session.phone_number:
+        return []
+    successor = (
+        WhatsAppSession.objects.using(router.db_for_write(WhatsAppSession))
+        .filter(
+            organization_id=session.organization_id,
+            phone_number=session.phone_number,
+            status=WhatsAppSession.Status.CONNECTED,
+            superseded_by__isnull=True,
+        )
+        .exclude(pk=session.pk)
+        .order_by("-connected_at", "-created_at")
+        .first()
+    )
+    return adopt_predecessors(successor, trigger=trigger) if successor else []
+
+
 def lock_phone_sessions(
     session: WhatsAppSession, phone_number: str | None, *, using: str
 ) -> list[WhatsAppSession]:
