@@ -95,6 +95,14 @@ def apply_status_report(
             params={"status": status, "choices": ", ".join(Status.values)},
         )
     phone = _readable_phone(session, phone_number)
+    if phone is None and identities:
+        logger.warning(
+            "Session %s: the gateway named no readable phone, only %s; the status applies and "
+            "the stored phone %s stays.",
+            session.pk,
+            ", ".join(identities.values()),
+            session.phone_number or "(none yet)",
+        )
     using = router.db_for_write(WhatsAppSession)
     with transaction.atomic(using=using):
         now = database_now(using)
