@@ -1,6 +1,9 @@
 """Production settings under gunicorn: whitenoise serves the admin's collected, hashed static
 files, and the admin and /healthz answer behind an HTTPS-terminating proxy."""
 
+import hashlib
+import hmac
+import json
 import os
 import re
 import secrets
@@ -21,10 +24,13 @@ REPO = Path(__file__).resolve().parent.parent
 BEHIND_PROXY = {"Host": "example.com", "X-Forwarded-Proto": "https"}
 
 
+WEBHOOK_SECRET = secrets.token_urlsafe(24)
+
+
 @pytest.fixture(scope="module")
-def production_server(tmp_path_factory):
+def production_env(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("production")
-    env = {
+    return tmp_path, {
         "PATH": os.environ["PATH"],
         "HOME": str(tmp_path),
         "DJANGO_ENV_FILE": str(tmp_path / "absent.env"),
@@ -36,9 +42,26 @@ def production_server(tmp_path_factory):
         "WHATSAPP_GATEWAY_BACKEND": "sessions_app.gateway.console.GatewayBackend",
         "WHATSAPP_GATEWAY_URL": "https://waha.example.com",
         "WHATSAPP_GATEWAY_API_KEY": secrets.token_urlsafe(24),
-        "WHATSAPP_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "WHATSAPP_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "GUNICORN_WORKERS": "1",
     }
+
+
+def manage(env, *command):
+    return subprocess.run(
+        [sys.executable, "manage.py", *command],
+        cwd=REPO,
+        env=env,
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def production_server(production_env):
+    tmp_path, env = production_env
     for command in (["migrate", "--noinput"], ["collectstatic", "--noinput"]):
         subprocess.run(
             [sys.executable, "manage.py", *command, "-v", "0"],
@@ -90,3 +113,52 @@ def test_an_unknown_host_is_refused(production_server):
     )
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
+
+
+def test_a_chunked_signed_webhook_is_read_and_applied(production_server, production_env):
+    """gunicorn hands a chunked body to Django without a Content-Length."""
+    _, env = production_env
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from sessions_app.models import Organization, WhatsAppSession; "
+        "WhatsAppSession.objects.create(organization=Organization.objects.create(name='A'), "
+        "session_data={'session_name': 'chunked-1'})",
+    )
+    body = json.dumps(
+        {
+            "event": "session.status",
+            "session": "chunked-1",
+            "me": {"id": "5511987654321@c.us"},
+            "payload": {"status": "WORKING"},
+        }
+    ).encode()
+    signature = hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha512).hexdigest()
+
+    def chunks(data):
+        for start in range(0, len(data), 16):
+            yield data[start : start + 16]
+
+    with httpx.Client(base_url=production_server, headers=BEHIND_PROXY, timeout=10) as client:
+        response = client.post(
+            "/webhooks/whatsapp/", content=chunks(body), headers={"X-Webhook-Hmac": signature}
+        )
+        too_large = client.post(
+            "/webhooks/whatsapp/",
+            content=chunks(b"{" + b" " * (64 * 1024) + b"}"),
+            headers={"X-Webhook-Hmac": "0" * 128},
+        )
+
+    assert response.request.headers.get("transfer-encoding") == "chunked"
+    assert response.status_code == HTTPStatus.OK, response.text
+    assert response.json()["state"] == "connected"
+    stored = manage(
+        env,
+        "shell",
+        "-c",
+        "from sessions_app.models import WhatsAppSession; "
+        "s = WhatsAppSession.objects.get(); print(s.status, s.phone_number)",
+    )
+    assert stored.stdout.splitlines()[-1].split() == ["connected", "+5511987654321"]
+    assert too_large.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE

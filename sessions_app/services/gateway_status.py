@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet, Value
 from django.db.models.fields.json import KT
+from django.db.models.lookups import Exact
 
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway, waha
 from sessions_app.gateway.base import SESSION_NAME_KEY, WAHA_STATUS_MAP
@@ -99,11 +100,10 @@ def live_session_for_gateway_name(
     name: str, *, key: str = SESSION_NAME_KEY
 ) -> WhatsAppSession | None:
     """The one live (not superseded) session the gateway calls `name`, by the unique index."""
-    return (
-        WhatsAppSession.objects.alias(gateway_name=KT(f"session_data__{key}"))
-        .filter(gateway_name=name, superseded_by__isnull=True)
-        .first()
-    )
+    # A plain `=` on `session_data ->> key`, the unique index's own expression (a JSON key
+    # lookup would compare JSON values instead, which no index covers).
+    named = Exact(KT(f"session_data__{key}"), Value(name, output_field=CharField()))
+    return WhatsAppSession.objects.filter(named, superseded_by__isnull=True).first()
 
 
 def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
