@@ -182,7 +182,9 @@ class TestRefusalsChangeNothing:
         assert refused.value.status == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
         assert snapshot() == before
 
-    def test_superseded_sessions_are_not_addressed(self, client, session):
+    def test_a_superseded_sessions_late_report_is_acknowledged_and_applies_nowhere(
+        self, client, session
+    ):
         newer = WhatsAppSessionFactory(
             organization=session.organization, session_data={"session_name": "x"}
         )
@@ -191,5 +193,7 @@ class TestRefusalsChangeNothing:
 
         response = post(client, status_event("org-main", "STOPPED"))
 
-        assert response.status_code == HTTPStatus.NOT_FOUND
+        # Refused, the gateway would retry it for nothing.
+        assert response.status_code == HTTPStatus.OK
+        assert response.json()["status"] == "superseded"
         assert snapshot() == before

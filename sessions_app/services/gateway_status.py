@@ -96,20 +96,27 @@ def parse_json_object(body: bytes) -> dict:
     return payload
 
 
+def _named(name: str, key: str) -> Exact:
+    # A plain `=` on `session_data ->> key`, the unique index's own expression (a JSON key
+    # lookup would compare JSON values instead, which no index covers).
+    return Exact(KT(f"session_data__{key}"), Value(name, output_field=CharField()))
+
+
 def live_session_for_gateway_name(
     name: str, *, key: str = SESSION_NAME_KEY
 ) -> WhatsAppSession | None:
     """The one live (not superseded) session the gateway calls `name`, by the unique index."""
-    # A plain `=` on `session_data ->> key`, the unique index's own expression (a JSON key
-    # lookup would compare JSON values instead, which no index covers).
-    named = Exact(KT(f"session_data__{key}"), Value(name, output_field=CharField()))
-    return WhatsAppSession.objects.filter(named, superseded_by__isnull=True).first()
+    return WhatsAppSession.objects.filter(_named(name, key), superseded_by__isnull=True).first()
 
 
 def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
     """Apply `report` to the live session it names; WebhookRefused(404) when there is none."""
     for _ in range(_RESOLVE_ATTEMPTS):
         session = live_session_for_gateway_name(report.gateway_name, key=report.name_key)
+        if session is None and _superseded_holder_exists(report):
+            # A late report of a session whose references moved on: the gateway delivers out
+            # of order and retries what is refused, so acknowledge it and change nothing.
+            return StatusReportOutcome(None, ReportResult.SUPERSEDED)
         if session is None:
             raise WebhookRefused(404, f"No live session is called {report.gateway_name!r}.")
         try:
@@ -127,6 +134,12 @@ def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
         except ValidationError as exc:
             raise WebhookRefused(400, " ".join(exc.messages)) from exc
     raise WebhookRefused(409, f"Session {report.gateway_name!r} kept changing; send it again.")
+
+
+def _superseded_holder_exists(report: GatewayReport) -> bool:
+    return WhatsAppSession.objects.filter(
+        _named(report.gateway_name, report.name_key), superseded_by__isnull=False
+    ).exists()
 
 
 def webhook_receive(*, body: bytes, signature: str | None) -> WebhookOutcome:

@@ -37,12 +37,14 @@ _PRUNE_ONE_IN = 200
 
 class ReportResult:
     """What became of one report: `APPLIED` (something changed), `UNCHANGED`, `STALE` (older
-    than the last report applied) or `DUPLICATE` (an event id already seen)."""
+    than the last report applied), `DUPLICATE` (an event id already seen) or `SUPERSEDED`
+    (addressed to a session whose references moved on)."""
 
     APPLIED = "applied"
     UNCHANGED = "unchanged"
     STALE = "stale"
     DUPLICATE = "duplicate"
+    SUPERSEDED = "superseded"
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class StatusReportOutcome:
     """`session` is the session the report now describes: a new session when the report named
     another phone (`replaced` is then the session that had the gateway name before)."""
 
-    session: WhatsAppSession
+    session: WhatsAppSession | None
     result: str
     replaced: WhatsAppSession | None = None
 
