@@ -18,6 +18,14 @@ def refresh_status_from_gateway(modeladmin, request, queryset):
     for result in results:
         if result.error:
             modeladmin.message_user(request, f"{result.session}: {result.error}", messages.WARNING)
+        if result.replaced is not None:
+            modeladmin.message_user(
+                request,
+                f"{result.replaced}: the gateway now reports phone {result.session.phone_number}. "
+                f"New session {str(result.session.pk)[:8]} took over its gateway name; nothing "
+                "moved, because the phones differ.",
+                messages.WARNING,
+            )
     skipped = queryset.count() - len(results)
     if skipped:
         modeladmin.message_user(request, f"Skipped {skipped} superseded session(s).", messages.INFO)
