@@ -100,7 +100,10 @@ class FakeWaha:
                 if scripted is not None:
                     return self._answer(*scripted)
                 if method == "POST" and self.path == "/api/sendText":
-                    chat = body.get("chatId", "") if isinstance(body, dict) else ""
+                    if not isinstance(body, dict) or not body.get("chatId"):
+                        # e.g. a client killed between the headers and the body
+                        return self._answer(400, {"message": "chatId is required"})
+                    chat = body["chatId"]
                     request.at = time.time()
                     with fake._lock:
                         fake.accepted.append(request)
