@@ -7,7 +7,7 @@ import signal
 import threading
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import DatabaseError, close_old_connections
+from django.db import DatabaseError, close_old_connections, connection
 
 from scheduling.services import (
     KINDS,
@@ -46,6 +46,11 @@ class Command(BaseCommand):
             raise CommandError("--batch must be at least 1.")
         if interval < 0:
             raise CommandError("--interval cannot be negative.")
+        if connection.vendor != "postgresql":
+            # The claim is PostgreSQL's `FOR UPDATE SKIP LOCKED`: no retry can make it work.
+            raise CommandError(
+                f"The dispatcher needs PostgreSQL; DATABASE_URL points at {connection.vendor}."
+            )
         stop = threading.Event()
         # Finish the send in flight, give the other claims back, then exit 0.
         for signum in (signal.SIGTERM, signal.SIGINT):
