@@ -100,6 +100,12 @@ class BaseGatewayBackend:
     """
 
     session_key = SESSION_NAME_KEY
+    # Seconds between two QR images on the pairing page: sooner than the gateway renews its code
+    # (WAHA: every 20 s after the first minute).
+    qr_refresh_seconds = 15
+    # Development backends have no phone to scan with: the pairing page then offers a button
+    # that calls `simulate_scan` instead.
+    can_simulate_scan = False
 
     def __init__(self, **kwargs) -> None:
         self.options = kwargs
@@ -132,6 +138,11 @@ class BaseGatewayBackend:
 
     def logout(self, name: str) -> None:
         """Log `name` out of WhatsApp on the gateway."""
+        raise NotImplementedError
+
+    def simulate_scan(self, name: str, phone_number: str) -> SessionStatus:
+        """Pretend `phone_number` scanned the QR code of `name`; the status to record.
+        Only for backends with `can_simulate_scan`."""
         raise NotImplementedError
 
     def list_groups(self, name: str) -> list[GatewayGroup]:

@@ -86,13 +86,83 @@ class GatewayBackend(BaseGatewayBackend):
             status=status, phone_number=phone, raw_status=raw_status, identities=identities
         )
 
+    # Pairing lifecycle ---------------------------------------------------------------------
+
+    def start_session(
+        self, name: str, *, webhook_url: str, webhook_secret: str, metadata: dict[str, str]
+    ) -> None:
+        if not webhook_secret:
+            # Unsigned status reports would all be refused: the session could never connect.
+            raise PermanentGatewayError(
+                "No webhook secret to give WAHA: set WHATSAPP_WEBHOOK_SECRET."
+            )
+        config = {
+            "metadata": metadata,
+            "webhooks": [
+                {"url": webhook_url, "events": ["session.status"], "hmac": {"key": webhook_secret}}
+            ],
+        }
+        path = _session_path(name)
+        if self._session_exists(path):
+            # PUT takes the full configuration and restarts a running session with it.
+            self._send("PUT", path, json={"name": name, "config": config})
+            self._send("POST", f"{path}/start")
+        else:
+            self._send(
+                "POST", "/api/sessions", json={"name": name, "start": True, "config": config}
+            )
+
+    def get_qr(self, name: str) -> bytes:
+        response = self._send(
+            "GET", f"/api/{quote(name, safe='')}/auth/qr", headers={"Accept": "image/png"}
+        )
+        if not response.headers.get("Content-Type", "").startswith("image/png"):
+            raise PermanentGatewayError("WAHA answered the QR code request without a PNG image.")
+        return response.content
+
+    def request_pairing_code(self, name: str, phone_number: str) -> str:
+        body = self._call(
+            "POST",
+            f"/api/{quote(name, safe='')}/auth/request-code",
+            json={"phoneNumber": phone_number.lstrip("+")},
+        )
+        code = body.get("code") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not code:
+            raise PermanentGatewayError("WAHA answered the pairing code request without a code.")
+        return code
+
+    def logout(self, name: str) -> None:
+        path = _session_path(name)
+        self._send("POST", f"{path}/logout")
+        # WAHA starts a logged-out session afresh, showing a new QR code: stop it instead.
+        self._send("POST", f"{path}/stop")
+
+    def _session_exists(self, path: str) -> bool:
+        return self._send("GET", path, allow=(404,)).status_code != 404
+
+    # -----------------------------------------------------------------------------------------
+
     def _call(self, method: str, path: str, *, accept_non_json: bool = False, **kwargs):
+        response = self._send(method, path, **kwargs)
+        try:
+            return response.json()
+        except ValueError as exc:
+            if accept_non_json:
+                return None
+            raise PermanentGatewayError(
+                f"WAHA answered {method} {path} with malformed JSON."
+            ) from exc
+
+    def _send(self, method: str, path: str, *, allow=(), **kwargs) -> httpx.Response:
+        """The gateway's answer; transport errors and 4xx/5xx not in `allow` raise GatewayError."""
         try:
             response = self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
             raise RetryableGatewayError(f"WAHA timed out on {method} {path}.") from exc
         except httpx.TransportError as exc:
             raise RetryableGatewayError(f"WAHA unreachable on {method} {path}: {exc}.") from exc
+        if response.status_code in allow:
+            return response
         if response.status_code >= 500:
             raise RetryableGatewayError(
                 f"WAHA answered {response.status_code} on {method} {path}: {_reason(response)}"
@@ -112,14 +182,11 @@ class GatewayBackend(BaseGatewayBackend):
             raise PermanentGatewayError(
                 f"WAHA refused {method} {path} with {response.status_code}: {_reason(response)}"
             )
-        try:
-            return response.json()
-        except ValueError as exc:
-            if accept_non_json:
-                return None
-            raise PermanentGatewayError(
-                f"WAHA answered {method} {path} with malformed JSON."
-            ) from exc
+        return response
+
+
+def _session_path(name: str) -> str:
+    return f"/api/sessions/{quote(name, safe='')}"
 
 
 def read_me(me) -> tuple[str | None, dict[str, str]]:
