@@ -170,6 +170,11 @@ WHATSAPP_WEBHOOK_SECRET = env("WHATSAPP_WEBHOOK_SECRET", default=development_def
 WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS = env.int(
     "WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS", default=72
 )
+# Where the gateway reaches this deployment's webhook; given to the gateway when pairing a phone.
+WHATSAPP_WEBHOOK_PUBLIC_URL = env(
+    "WHATSAPP_WEBHOOK_PUBLIC_URL",
+    default=development_default("http://127.0.0.1:8000/webhooks/whatsapp/"),
+)
 # Default region used to read phone numbers written without a country code.
 WHATSAPP_DEFAULT_REGION = env("WHATSAPP_DEFAULT_REGION", default="BR")
 

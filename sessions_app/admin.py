@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from sessions_app.admin_pairing import OrganizationPairingAdmin, SessionPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
 from sessions_app.gateway.admin_actions import refresh_status_from_gateway
@@ -174,7 +175,7 @@ class OrganizationMembershipInline(admin.TabularInline):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class OrganizationAdmin(OrganizationPairingAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
     organization_field = "pk"
     form = OrganizationAdminForm
     list_display = ["name", "community_session", "created_at"]
@@ -189,7 +190,7 @@ class OrganizationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(WhatsAppSession)
-class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = WhatsAppSessionAdminForm
     list_display = [
         "short_id",
@@ -237,7 +238,7 @@ class WhatsAppSessionAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         ),
         ("Gateway", {"fields": ["session_data"], "classes": ["collapse"]}),
     ]
-    actions = ["move_references", "adopt_references", refresh_status_from_gateway]
+    actions = ["move_references", "adopt_references", refresh_status_from_gateway, "pair_again"]
     move_references_confirmation_template = None
     adopt_references_confirmation_template = None
 

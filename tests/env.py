@@ -17,3 +17,4 @@ os.environ.setdefault("WHATSAPP_GATEWAY_BACKEND", "sessions_app.gateway.locmem.G
 os.environ.setdefault("WHATSAPP_GATEWAY_URL", "http://127.0.0.1:3000")
 os.environ.setdefault("WHATSAPP_GATEWAY_API_KEY", "")
 os.environ.setdefault("WHATSAPP_WEBHOOK_SECRET", "test-webhook-secret")
+os.environ.setdefault("WHATSAPP_WEBHOOK_PUBLIC_URL", "http://testserver/webhooks/whatsapp/")

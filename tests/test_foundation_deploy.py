@@ -30,6 +30,7 @@ def production_env(tmp_path):
         "WHATSAPP_GATEWAY_URL": "https://waha.example.com",
         "WHATSAPP_GATEWAY_API_KEY": secrets.token_urlsafe(24),
         "WHATSAPP_WEBHOOK_SECRET": secrets.token_urlsafe(24),
+        "WHATSAPP_WEBHOOK_PUBLIC_URL": "https://example.com/webhooks/whatsapp/",
     }
 
 
@@ -56,6 +57,7 @@ def test_check_deploy_is_clean_with_production_variables(production_env):
         "WHATSAPP_GATEWAY_URL",
         "WHATSAPP_GATEWAY_API_KEY",
         "WHATSAPP_WEBHOOK_SECRET",
+        "WHATSAPP_WEBHOOK_PUBLIC_URL",
     ],
 )
 def test_production_refuses_to_start_without(variable, production_env):

@@ -43,6 +43,7 @@ def production_env(tmp_path_factory):
         "WHATSAPP_GATEWAY_URL": "https://waha.example.com",
         "WHATSAPP_GATEWAY_API_KEY": secrets.token_urlsafe(24),
         "WHATSAPP_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "WHATSAPP_WEBHOOK_PUBLIC_URL": "https://example.com/webhooks/whatsapp/",
         "GUNICORN_WORKERS": "1",
     }
 

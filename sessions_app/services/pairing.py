@@ -1,0 +1,279 @@
+"""Pairing a phone from the admin, logging a session out, and sessions the gateway reports first.
+
+A pairing creates a `connecting` session with a generated gateway name and starts it on the
+gateway with this deployment's webhook and `metadata` naming the organization and the session.
+When the phone scans, the gateway's status report connects the session, and the automatic path
+moves the references of earlier sessions of the same phone, as on any reconnect.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
+from django.db.models.deletion import ProtectedError, RestrictedError
+from django.utils.text import slugify
+
+from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway
+from sessions_app.models import Organization, SessionMigration, WhatsAppSession
+from sessions_app.phones import normalize_phone_number
+from sessions_app.services.status import apply_status_report
+
+logger = logging.getLogger(__name__)
+
+_SLUG_LENGTH = 40
+# Hex digits of the session id after the slug: 8 keep names short; more only on a clash.
+_ID_LENGTHS = (8, 12, 32)
+
+
+class SessionLifecycleError(Exception):
+    """A refused or failed pairing or log-out; `str(exc)` is a one-line reason for staff."""
+
+
+def gateway_session_name(*, organization: Organization, session_id: uuid.UUID) -> str:
+    """`<organization slug>-<short id>`, e.g. `instituto-aurora-1f2e3d4c`.
+
+    Readable on the gateway's dashboard, unique (the id part grows on the rare clash), and stable:
+    it is stored in the session once and never derived again, so renaming the organization
+    leaves running sessions alone.
+    """
+    slug = slugify(organization.name)[:_SLUG_LENGTH].strip("-") or "organization"
+    for length in _ID_LENGTHS:
+        name = f"{slug}-{session_id.hex[:length]}"
+        if not WhatsAppSession.objects.filter(session_data__contains={"session_name": name}):
+            return name
+    return name
+
+
+def gateway_name_of(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str | None:
+    """The gateway's name for `session`, under the key the backend uses."""
+    return (session.session_data or {}).get(gateway.session_key)
+
+
+def pairing_start(
+    *,
+    organization: Organization,
+    predecessor: WhatsAppSession | None = None,
+    gateway: BaseGatewayBackend | None = None,
+) -> WhatsAppSession:
+    """Create a `connecting` session of `organization` and start it on the gateway.
+
+    `predecessor` is the disconnected session whose phone is paired again (None for a new
+    phone). Refused with SessionLifecycleError when the predecessor cannot be paired again or the
+    gateway does not start the session; then no session row is left behind.
+    """
+    if predecessor is not None:
+        _refuse_unless_pairable_again(predecessor, organization=organization)
+    webhook_url = settings.WHATSAPP_WEBHOOK_PUBLIC_URL
+    if not webhook_url:
+        raise SessionLifecycleError(
+            "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
+        )
+    gateway = gateway or get_gateway()
+    session_id = uuid.uuid4()
+    name = gateway_session_name(organization=organization, session_id=session_id)
+    # The row exists before the gateway hears of it, so the gateway's first report finds it.
+    session = WhatsAppSession.objects.create(
+        id=session_id,
+        organization=organization,
+        status=WhatsAppSession.Status.CONNECTING,
+        session_data={gateway.session_key: name},
+    )
+    try:
+        gateway.start_session(
+            name,
+            webhook_url=webhook_url,
+            webhook_secret=settings.WHATSAPP_WEBHOOK_SECRET,
+            metadata={"organization": str(organization.pk), "session": str(session.pk)},
+        )
+    except GatewayError as exc:
+        _discard(session)
+        raise SessionLifecycleError(f"The gateway did not start the session: {exc}") from exc
+    logger.info("Pairing session %s (%s) of %s started", session.pk, name, organization.pk)
+    return session
+
+
+def _refuse_unless_pairable_again(
+    predecessor: WhatsAppSession, *, organization: Organization
+) -> None:
+    if predecessor.organization_id != organization.pk:
+        raise SessionLifecycleError(
+            f"Session {predecessor.pk} belongs to another organization than {organization}."
+        )
+    if predecessor.superseded_by_id is not None:
+        raise SessionLifecycleError(
+            f"Session {predecessor.pk} was already superseded by {predecessor.superseded_by_id}; "
+            "pair that one again instead."
+        )
+    if predecessor.status != WhatsAppSession.Status.DISCONNECTED:
+        raise SessionLifecycleError(
+            f"Session {predecessor.pk} is {predecessor.status}; only a disconnected session's "
+            "phone is paired again."
+        )
+
+
+def _discard(session: WhatsAppSession) -> None:
+    """Delete a session the gateway never started; it holds nothing yet."""
+    try:
+        WhatsAppSession.objects.filter(pk=session.pk).delete()
+    except (ProtectedError, RestrictedError):
+        # Something was attached to it in the meantime: keep it, staff can log it out or delete.
+        logger.warning("Session %s could not be discarded after a failed start", session.pk)
+
+
+def pairing_qr(*, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None) -> bytes:
+    """The QR code to scan for `session`, as PNG bytes."""
+    gateway = gateway or get_gateway()
+    name = _require_pairing(session, gateway)
+    try:
+        return gateway.get_qr(name)
+    except GatewayError as exc:
+        raise SessionLifecycleError(f"No QR code from the gateway: {exc}") from exc
+
+
+def pairing_request_code(
+    *, session: WhatsAppSession, phone_number: str, gateway: BaseGatewayBackend | None = None
+) -> str:
+    """The code that links `phone_number` to `session` in WhatsApp's "link with phone number"."""
+    gateway = gateway or get_gateway()
+    name = _require_pairing(session, gateway)
+    phone = _read_phone(phone_number)
+    try:
+        return gateway.request_pairing_code(name, phone)
+    except GatewayError as exc:
+        raise SessionLifecycleError(f"No pairing code from the gateway: {exc}") from exc
+
+
+def pairing_simulate_scan(
+    *, session: WhatsAppSession, phone_number: str, gateway: BaseGatewayBackend | None = None
+) -> WhatsAppSession:
+    """On a development backend, pair `phone_number` with `session` without a phone."""
+    gateway = gateway or get_gateway()
+    if not gateway.can_simulate_scan:
+        raise SessionLifecycleError("This gateway pairs real phones only: scan the QR code.")
+    name = _require_pairing(session, gateway)
+    phone = _read_phone(phone_number)
+    reported = gateway.simulate_scan(name, phone)
+    try:
+        return apply_status_report(session, reported.status, reported.phone_number)
+    except ValidationError as exc:
+        raise SessionLifecycleError(" ".join(exc.messages)) from exc
+
+
+def _require_pairing(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str:
+    name = gateway_name_of(session, gateway)
+    if not name:
+        raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
+    if session.status != WhatsAppSession.Status.CONNECTING:
+        raise SessionLifecycleError(f"Session {session.pk} is {session.status}, not pairing.")
+    return name
+
+
+def _read_phone(phone_number: str) -> str:
+    try:
+        return normalize_phone_number(phone_number)
+    except ValidationError as exc:
+        raise SessionLifecycleError(" ".join(exc.messages)) from exc
+
+
+def session_logout(
+    *, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None
+) -> WhatsAppSession:
+    """Log `session` out on the gateway, then record it disconnected.
+
+    Refused, changing nothing, for a superseded session (its gateway name may belong to the live
+    one now) or one without a gateway name, and when the gateway fails.
+    """
+    gateway = gateway or get_gateway()
+    name = gateway_name_of(session, gateway)
+    if not name:
+        raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
+    if session.superseded_by_id is not None:
+        raise SessionLifecycleError(
+            f"Session {session.pk} was superseded by {session.superseded_by_id}; "
+            "log that one out instead."
+        )
+    try:
+        gateway.logout(name)
+    except GatewayError as exc:
+        raise SessionLifecycleError(f"The gateway did not log the session out: {exc}") from exc
+    return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED)
+
+
+@dataclass(frozen=True)
+class PairingProgress:
+    """What the pairing page shows about `session`, read again at every poll.
+
+    `outcome` is one of: "waiting" (not scanned yet), "connected", "other_phone" (a phone other
+    than the predecessor's was scanned: nothing moved) and "disconnected" (the gateway gave up).
+    """
+
+    session: WhatsAppSession
+    predecessor: WhatsAppSession | None
+    outcome: str
+    migrations: list[SessionMigration] = field(default_factory=list)
+
+
+def pairing_progress(
+    *, session: WhatsAppSession, predecessor: WhatsAppSession | None = None
+) -> PairingProgress:
+    """Where the pairing of `session` stands, and the migrations into it (two queries)."""
+    migrations = list(
+        SessionMigration.objects.filter(new_session=session).order_by("created_at", "pk")
+    )
+    if session.status == WhatsAppSession.Status.CONNECTING:
+        outcome = "waiting"
+    elif session.status == WhatsAppSession.Status.DISCONNECTED:
+        outcome = "disconnected"
+    elif predecessor is not None and predecessor.phone_number != session.phone_number:
+        outcome = "other_phone"
+    else:
+        outcome = "connected"
+    return PairingProgress(session, predecessor, outcome, migrations)
+
+
+def session_create_from_gateway_metadata(
+    *, name: str, metadata: object, session_key: str = "session_name"
+) -> WhatsAppSession | None:
+    """The session for a gateway name nobody has yet, when the gateway's `metadata` names an
+    organization (a pairing started outside the admin, or before its row was committed).
+
+    `metadata["session"]`, when it is an id no session has, becomes the new session's id, so a
+    pairing started from the admin and its early report agree. Returns None, creating nothing,
+    when the metadata names no existing organization.
+    """
+    if not isinstance(metadata, dict):
+        return None
+    organization_id = _uuid_or_none(metadata.get("organization"))
+    if organization_id is None or not Organization.objects.filter(pk=organization_id).exists():
+        return None
+    session_id = _uuid_or_none(metadata.get("session")) or uuid.uuid4()
+    using = router.db_for_write(WhatsAppSession)
+    with transaction.atomic(using=using):
+        session, created = WhatsAppSession.objects.using(using).get_or_create(
+            pk=session_id,
+            defaults={
+                "organization_id": organization_id,
+                "status": WhatsAppSession.Status.CONNECTING,
+                "session_data": {session_key: name},
+            },
+        )
+    if not created and (
+        session.organization_id != organization_id
+        or (session.session_data or {}).get(session_key) != name
+    ):
+        return None  # the id is another session's: never hand that one to this name
+    if created:
+        logger.info("Session %s (%s) created from the gateway's metadata", session.pk, name)
+    return session
+
+
+def _uuid_or_none(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None
