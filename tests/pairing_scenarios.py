@@ -5,6 +5,7 @@ from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from sessions_app.models import SessionMigration, WhatsAppSession
+from tests import factories
 from tests.admin_scenarios import STAFF_PERMISSIONS, reconnected_phone
 from tests.fake_waha import FakeWaha
 
@@ -58,3 +59,31 @@ def dropped_phone(organization, *, phone_number: str = "+5511987654321"):
     scene.new.delete()
     scene.new = None
     return scene
+
+
+def resync_a_group(scene, session):
+    """A second group of the old session, with a pending reminder, that the gateway already
+    synced under `session` while it was pairing: a reconnect merges it instead of moving it.
+    Returns the reminder, which the merge re-points to the group of `session`."""
+    old_group = factories.WhatsAppGroupFactory(session=scene.old, name="Parents · Class 3B")
+    factories.WhatsAppGroupFactory(
+        session=session, group_jid=old_group.group_jid, name=old_group.name
+    )
+    message = factories.ScheduledWhatsAppMessageFactory(
+        workshop=scene.workshops[1], group=old_group, body="Class 3B meets at 7"
+    )
+    scene.groups.append(old_group)
+    scene.pending_messages.append(message)
+    return message
+
+
+# What pairing the phone of `dropped_phone` again moves, once `resync_a_group` ran.
+MOVED_WITH_A_RESYNCED_GROUP = {
+    "workshops": 2,
+    "webinars": 1,
+    "campaigns": 1,
+    "organizations": 1,
+    "groups_moved": 1,
+    "groups_merged": 1,
+    "scheduled_messages": 1,
+}
