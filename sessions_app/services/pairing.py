@@ -34,7 +34,9 @@ class SessionLifecycleError(Exception):
     """A refused or failed pairing or log-out; `str(exc)` is a one-line reason for staff."""
 
 
-def gateway_session_name(*, organization: Organization, session_id: uuid.UUID) -> str:
+def gateway_session_name(
+    *, organization: Organization, session_id: uuid.UUID, session_key: str = "session_name"
+) -> str:
     """`<organization slug>-<short id>`, e.g. `instituto-aurora-1f2e3d4c`.
 
     Readable on the gateway's dashboard, unique (the id part grows on the rare clash), and stable:
@@ -44,7 +46,7 @@ def gateway_session_name(*, organization: Organization, session_id: uuid.UUID) -
     slug = slugify(organization.name)[:_SLUG_LENGTH].strip("-") or "organization"
     for length in _ID_LENGTHS:
         name = f"{slug}-{session_id.hex[:length]}"
-        if not WhatsAppSession.objects.filter(session_data__contains={"session_name": name}):
+        if not WhatsAppSession.objects.filter(**{f"session_data__{session_key}": name}).exists():
             return name
     return name
 
@@ -75,7 +77,9 @@ def pairing_start(
         )
     gateway = gateway or get_gateway()
     session_id = uuid.uuid4()
-    name = gateway_session_name(organization=organization, session_id=session_id)
+    name = gateway_session_name(
+        organization=organization, session_id=session_id, session_key=gateway.session_key
+    )
     # The row exists before the gateway hears of it, so the gateway's first report finds it.
     session = WhatsAppSession.objects.create(
         id=session_id,

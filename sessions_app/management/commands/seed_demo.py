@@ -32,11 +32,12 @@ HORIZONTE_PHONE = "+5521998765432"
 STAFF_GROUP_NAME = "Organization staff"
 
 # What the demo staff may do: work with their organization's sessions, groups and schedules,
-# move references, and read the audit.
+# pair phones, move references, and read the audit.
 STAFF_PERMISSIONS = {
     "sessions_app": [
         "view_organization",
         "view_whatsappsession",
+        "add_whatsappsession",
         "change_whatsappsession",
         "migrate_whatsappsession",
         "view_whatsappgroup",
