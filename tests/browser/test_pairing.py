@@ -7,6 +7,7 @@ import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from sessions_app.gateway import waha as waha_backend
 from sessions_app.models import WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import PASSWORD, staff_member
@@ -120,9 +121,18 @@ def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_sessi
     expect(page.locator("#moved-workshops")).to_have_text("Workshops (2)")
 
 
-def test_another_phone_moves_nothing_and_offers_the_forced_move(strict_page, log_in, scene, waha):
+def test_another_phone_moves_nothing_and_offers_the_forced_move(
+    strict_page, log_in, scene, waha, monkeypatch
+):
+    # A gateway whose QR code renews every second: the page asks for each new one.
+    monkeypatch.setattr(waha_backend.GatewayBackend, "qr_refresh_seconds", 1)
     page = strict_page
     session = open_pairing_page(page, log_in, scene)
+    qr_path = f"/api/{session.gateway_session_name}/auth/qr"
+    expect(page.locator("#pairing")).to_have_attribute("data-qr-refresh-seconds", "1")
+    page.wait_for_function("document.getElementById('pairing-qr-image').src.includes('t=')")
+    page.wait_for_function("document.getElementById('pairing-qr-image').complete")
+    assert sum(r.path == qr_path for r in waha.requests) >= 2
 
     waha.scan(session.gateway_session_name, OTHER_PHONE)
 
