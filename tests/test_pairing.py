@@ -405,11 +405,17 @@ class TestSessionFromMetadata:
         assert (session.pk, session.organization_id) == (session_id, scene.organization.pk)
         assert (session.status, session.gateway_session_name) == ("connecting", "aurora-outside")
 
-    def test_an_id_in_use_by_another_name_is_not_handed_over(self, scene):
+    @pytest.mark.parametrize("name", ["instituto-aurora-old", "another-name"])
+    def test_an_id_some_session_has_is_never_created_again(self, scene, name):
         before = database_state()
         metadata = {"organization": str(scene.organization.pk), "session": str(scene.old.pk)}
-        assert session_create_from_gateway_metadata(name="other", metadata=metadata) is None
+        assert session_create_from_gateway_metadata(name=name, metadata=metadata) is None
         assert database_state() == before
+
+    def test_without_a_session_id_it_gets_a_new_one(self, scene):
+        metadata = {"organization": str(scene.organization.pk)}
+        session = session_create_from_gateway_metadata(name="outside", metadata=metadata)
+        assert session.organization_id == scene.organization.pk
 
     @pytest.mark.parametrize(
         "metadata",

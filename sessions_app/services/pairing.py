@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import router, transaction
+from django.db import IntegrityError, router, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils.text import slugify
 
@@ -243,12 +243,14 @@ def pairing_progress(
 def session_create_from_gateway_metadata(
     *, name: str, metadata: object, session_key: str = "session_name"
 ) -> WhatsAppSession | None:
-    """The session for a gateway name nobody has yet, when the gateway's `metadata` names an
-    organization (a pairing started outside the admin, or before its row was committed).
+    """A `connecting` session for a gateway name no live session has, when the gateway's
+    `metadata` names an existing organization: a pairing started outside the admin.
 
-    `metadata["session"]`, when it is an id no session has, becomes the new session's id, so a
-    pairing started from the admin and its early report agree. Returns None, creating nothing,
-    when the metadata names no existing organization.
+    `metadata["session"]`, when given, becomes the new session's id. An id some session already
+    has is refused: that session was paired from here and is no longer live (superseded), and a
+    superseded session never answers to its name again. Returns None, creating nothing, when
+    the metadata names no existing organization, or when a concurrent report created the
+    session first (its next delivery finds it by name).
     """
     if not isinstance(metadata, dict):
         return None
@@ -256,23 +258,20 @@ def session_create_from_gateway_metadata(
     if organization_id is None or not Organization.objects.filter(pk=organization_id).exists():
         return None
     session_id = _uuid_or_none(metadata.get("session")) or uuid.uuid4()
+    if WhatsAppSession.objects.filter(pk=session_id).exists():
+        return None
     using = router.db_for_write(WhatsAppSession)
-    with transaction.atomic(using=using):
-        session, created = WhatsAppSession.objects.using(using).get_or_create(
-            pk=session_id,
-            defaults={
-                "organization_id": organization_id,
-                "status": WhatsAppSession.Status.CONNECTING,
-                "session_data": {session_key: name},
-            },
-        )
-    if not created and (
-        session.organization_id != organization_id
-        or (session.session_data or {}).get(session_key) != name
-    ):
-        return None  # the id is another session's: never hand that one to this name
-    if created:
-        logger.info("Session %s (%s) created from the gateway's metadata", session.pk, name)
+    try:
+        with transaction.atomic(using=using):
+            session = WhatsAppSession.objects.using(using).create(
+                id=session_id,
+                organization_id=organization_id,
+                status=WhatsAppSession.Status.CONNECTING,
+                session_data={session_key: name},
+            )
+    except IntegrityError:
+        return None
+    logger.info("Session %s (%s) created from the gateway's metadata", session.pk, name)
     return session
 
 
