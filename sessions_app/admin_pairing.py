@@ -32,6 +32,7 @@ from sessions_app.services.pairing import (
     PairingProgress,
     SessionLifecycleError,
     gateway_name_of,
+    pair_again_refusal,
     pairing_progress,
     pairing_qr,
     pairing_request_code,
@@ -306,6 +307,7 @@ def pairing_start_response(
         "opts": session_admin.opts,
         "organization": organization,
         "predecessor": predecessor,
+        "refusal": predecessor and pair_again_refusal(predecessor, organization=organization),
         "back_url": back_url,
     }
     request.current_app = session_admin.admin_site.name

@@ -202,6 +202,14 @@ class TestPairAgain:
         assert database_state() == before
         assert waha.requests == []
 
+    def test_the_confirmation_says_why_a_connected_session_is_not_paired_again(
+        self, waha, staff_client, scene
+    ):
+        connected = factories.WhatsAppSessionFactory(organization=scene.organization)
+        page = staff_client.get(session_url("pair", connected.pk)).content.decode()
+        assert "only a disconnected session" in page
+        assert 'id="start-pairing"' not in page
+
     def test_a_connected_session_is_not_paired_again(self, waha, scene):
         connected = factories.WhatsAppSessionFactory(organization=scene.organization)
         before = database_state()

@@ -68,8 +68,9 @@ def pairing_start(
     phone). Refused with SessionLifecycleError when the predecessor cannot be paired again or the
     gateway does not start the session; then no session row is left behind.
     """
-    if predecessor is not None:
-        _refuse_unless_pairable_again(predecessor, organization=organization)
+    refusal = predecessor and pair_again_refusal(predecessor, organization=organization)
+    if refusal:
+        raise SessionLifecycleError(refusal)
     webhook_url = settings.WHATSAPP_WEBHOOK_PUBLIC_URL
     if not webhook_url:
         raise SessionLifecycleError(
@@ -101,23 +102,22 @@ def pairing_start(
     return session
 
 
-def _refuse_unless_pairable_again(
-    predecessor: WhatsAppSession, *, organization: Organization
-) -> None:
+def pair_again_refusal(predecessor: WhatsAppSession, *, organization: Organization) -> str:
+    """Why the phone of `predecessor` cannot be paired again as a session of `organization`,
+    in one line; "" when it can."""
     if predecessor.organization_id != organization.pk:
-        raise SessionLifecycleError(
-            f"Session {predecessor.pk} belongs to another organization than {organization}."
-        )
+        return f"Session {predecessor.pk} belongs to another organization than {organization}."
     if predecessor.superseded_by_id is not None:
-        raise SessionLifecycleError(
+        return (
             f"Session {predecessor.pk} was already superseded by {predecessor.superseded_by_id}; "
             "pair that one again instead."
         )
     if predecessor.status != WhatsAppSession.Status.DISCONNECTED:
-        raise SessionLifecycleError(
+        return (
             f"Session {predecessor.pk} is {predecessor.status}; only a disconnected session's "
             "phone is paired again."
         )
+    return ""
 
 
 def _discard(session: WhatsAppSession) -> None:
