@@ -12,6 +12,7 @@ import pytest
 from sessions_app.gateway import (
     PermanentGatewayError,
     RetryableGatewayError,
+    SessionNotReadyError,
     console,
     get_gateway,
     locmem,
@@ -114,7 +115,7 @@ class TestWahaPairing:
         gateway = backend(waha)
         start(gateway)
         waha.statuses["aurora-1f2e3d4c"] = {"status": "WORKING"}
-        with pytest.raises(PermanentGatewayError, match="422"):
+        with pytest.raises(SessionNotReadyError, match="WORKING, not SCAN_QR_CODE"):
             gateway.get_qr("aurora-1f2e3d4c")
 
     def test_qr_answered_as_json_is_refused(self, waha):

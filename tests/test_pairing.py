@@ -1,17 +1,20 @@
 """Pairing a phone and logging a session out from the admin, against the fake WAHA over HTTP;
 every refusal leaves the database and the gateway as they were."""
 
+import json
 import re
 import uuid
 from http import HTTPStatus
 
 import pytest
+from django.conf import settings
 from django.contrib.admin.models import ADDITION, LogEntry
 from django.urls import reverse
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.gateway import locmem
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
+from sessions_app.services.gateway_status import webhook_signature
 from sessions_app.services.pairing import (
     SessionLifecycleError,
     gateway_session_name,
@@ -401,6 +404,61 @@ class TestProgress:
         session.refresh_from_db()
         progress = pairing_progress(session=session, predecessor=scene.old)
         assert (progress.outcome, progress.migrations) == ("other_phone", [])
+
+
+def post_status(client, name: str, *, metadata=None, status="WORKING", phone=PHONE):
+    """A signed WAHA `session.status` webhook for `name`."""
+    event = {
+        "id": f"evt_{uuid.uuid4().hex}",
+        "event": "session.status",
+        "session": name,
+        "me": {"id": f"{phone.lstrip('+')}@c.us"} if phone else None,
+        "payload": {"status": status},
+    }
+    if metadata is not None:
+        event["metadata"] = metadata
+    body = json.dumps(event).encode()
+    return client.post(
+        "/webhooks/whatsapp/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_WEBHOOK_HMAC=webhook_signature(body, secret=settings.WHATSAPP_WEBHOOK_SECRET),
+    )
+
+
+class TestWebhookForAPairingStartedElsewhere:
+    def test_metadata_naming_the_organization_creates_the_session(self, client, scene):
+        session_id = uuid.uuid4()
+        metadata = {"organization": str(scene.organization.pk), "session": str(session_id)}
+
+        response = post_status(client, "started-elsewhere", metadata=metadata)
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        session = WhatsAppSession.objects.get(pk=session_id)
+        assert session.organization_id == scene.organization.pk
+        assert session.gateway_session_name == "started-elsewhere"
+        assert (session.status, session.phone_number) == ("connected", PHONE)
+        # The automatic path ran as on any reconnect of the same phone.
+        scene.old.refresh_from_db()
+        assert scene.old.superseded_by_id == session.pk
+        assert SessionMigration.objects.get(old_session=scene.old).new_session_id == session.pk
+
+    def test_a_second_report_finds_the_created_session(self, client, scene):
+        metadata = {"organization": str(scene.organization.pk)}
+        post_status(client, "started-elsewhere", metadata=metadata, status="SCAN_QR_CODE", phone="")
+        post_status(client, "started-elsewhere", metadata=metadata)
+        session = WhatsAppSession.objects.get(session_data__session_name="started-elsewhere")
+        assert (session.status, session.phone_number) == ("connected", PHONE)
+
+    @pytest.mark.parametrize(
+        "metadata", [None, {}, {"organization": str(uuid.uuid4())}, {"user.id": "123"}]
+    )
+    def test_without_an_organization_it_is_404_and_nothing_changes(self, client, scene, metadata):
+        before = database_state()
+        response = post_status(client, "nobody-knows", metadata=metadata)
+        assert response.status_code == HTTPStatus.NOT_FOUND
+        assert "nobody-knows" in response.json()["error"]
+        assert database_state() == before
 
 
 class TestSessionFromMetadata:

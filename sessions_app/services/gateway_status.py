@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import router, transaction
 from django.db.models import CharField, QuerySet, Value
 from django.db.models.fields.json import KT
 from django.db.models.lookups import Exact
@@ -23,6 +24,7 @@ from django.db.models.lookups import Exact
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway, waha
 from sessions_app.gateway.base import SESSION_NAME_KEY, WAHA_STATUS_MAP
 from sessions_app.models import WhatsAppSession
+from sessions_app.services.pairing import session_create_from_gateway_metadata
 from sessions_app.services.status import (
     GatewayNameMoved,
     ReportResult,
@@ -65,6 +67,9 @@ class GatewayReport:
     event_id: str = ""
     identities: dict[str, str] | None = None
     name_key: str = SESSION_NAME_KEY
+    # What the gateway keeps with the session (WAHA's `metadata`); a pairing names the
+    # organization and the session in it.
+    metadata: dict | None = None
 
 
 def webhook_signature(body: bytes, *, secret: str) -> str:
@@ -117,23 +122,40 @@ def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
             # A late report of a session whose references moved on: the gateway delivers out
             # of order and retries what is refused, so acknowledge it and change nothing.
             return StatusReportOutcome(None, ReportResult.SUPERSEDED)
-        if session is None:
-            raise WebhookRefused(404, f"No live session is called {report.gateway_name!r}.")
         try:
-            return apply_status_report(
-                session,
-                report.status,
-                report.phone_number,
-                reported_at=report.reported_at,
-                event_id=report.event_id,
-                identities=report.identities,
-                gateway_name=(report.name_key, report.gateway_name),
-            )
+            if session is None:
+                return _apply_to_session_from_metadata(report)
+            return _apply(session, report)
         except GatewayNameMoved:
             continue
         except ValidationError as exc:
             raise WebhookRefused(400, " ".join(exc.messages)) from exc
     raise WebhookRefused(409, f"Session {report.gateway_name!r} kept changing; send it again.")
+
+
+def _apply(session: WhatsAppSession, report: GatewayReport) -> StatusReportOutcome:
+    return apply_status_report(
+        session,
+        report.status,
+        report.phone_number,
+        reported_at=report.reported_at,
+        event_id=report.event_id,
+        identities=report.identities,
+        gateway_name=(report.name_key, report.gateway_name),
+    )
+
+
+def _apply_to_session_from_metadata(report: GatewayReport) -> StatusReportOutcome:
+    """A report for a name no session has, whose metadata names an organization (a pairing
+    started outside the admin): the session is created and the report applied, together.
+    Without such metadata, 404."""
+    with transaction.atomic(using=router.db_for_write(WhatsAppSession)):
+        session = session_create_from_gateway_metadata(
+            name=report.gateway_name, metadata=report.metadata, session_key=report.name_key
+        )
+        if session is None:
+            raise WebhookRefused(404, f"No live session is called {report.gateway_name!r}.")
+        return _apply(session, report)
 
 
 def _superseded_holder_exists(report: GatewayReport) -> bool:
@@ -190,6 +212,7 @@ def read_waha_status_event(payload: dict) -> GatewayReport | None:
         reported_at=_waha_timestamp(payload.get("timestamp")),
         event_id=f"waha:{event_id}" if event_id else "",
         identities=identities,
+        metadata=payload["metadata"] if isinstance(payload.get("metadata"), dict) else None,
     )
 
 

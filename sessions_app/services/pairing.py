@@ -163,7 +163,7 @@ def pairing_simulate_scan(
     phone = _read_phone(phone_number)
     reported = gateway.simulate_scan(name, phone)
     try:
-        return apply_status_report(session, reported.status, reported.phone_number)
+        return apply_status_report(session, reported.status, reported.phone_number).session
     except ValidationError as exc:
         raise SessionLifecycleError(" ".join(exc.messages)) from exc
 
@@ -205,7 +205,7 @@ def session_logout(
         gateway.logout(name)
     except GatewayError as exc:
         raise SessionLifecycleError(f"The gateway did not log the session out: {exc}") from exc
-    return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED)
+    return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED).session
 
 
 @dataclass(frozen=True)
