@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -51,6 +53,19 @@ def gateway_session_name(
     return name
 
 
+@contextmanager
+def _gateway_for(gateway: BaseGatewayBackend | None) -> Iterator[BaseGatewayBackend]:
+    """`gateway`, or the configured one, closed again after use."""
+    if gateway is not None:
+        yield gateway
+        return
+    gateway = get_gateway()
+    try:
+        yield gateway
+    finally:
+        gateway.close()
+
+
 def gateway_name_of(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str | None:
     """The gateway's name for `session`, under the key the backend uses."""
     return (session.session_data or {}).get(gateway.session_key)
@@ -76,30 +91,30 @@ def pairing_start(
         raise SessionLifecycleError(
             "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
         )
-    gateway = gateway or get_gateway()
-    session_id = uuid.uuid4()
-    name = gateway_session_name(
-        organization=organization, session_id=session_id, session_key=gateway.session_key
-    )
-    # The row exists before the gateway hears of it, so the gateway's first report finds it.
-    session = WhatsAppSession.objects.create(
-        id=session_id,
-        organization=organization,
-        status=WhatsAppSession.Status.CONNECTING,
-        session_data={gateway.session_key: name},
-    )
-    try:
-        gateway.start_session(
-            name,
-            webhook_url=webhook_url,
-            webhook_secret=settings.WHATSAPP_WEBHOOK_SECRET,
-            metadata={"organization": str(organization.pk), "session": str(session.pk)},
+    with _gateway_for(gateway) as gateway:
+        session_id = uuid.uuid4()
+        name = gateway_session_name(
+            organization=organization, session_id=session_id, session_key=gateway.session_key
         )
-    except GatewayError as exc:
-        _discard(session)
-        raise SessionLifecycleError(f"The gateway did not start the session: {exc}") from exc
-    logger.info("Pairing session %s (%s) of %s started", session.pk, name, organization.pk)
-    return session
+        # The row exists before the gateway hears of it, so the gateway's first report finds it.
+        session = WhatsAppSession.objects.create(
+            id=session_id,
+            organization=organization,
+            status=WhatsAppSession.Status.CONNECTING,
+            session_data={gateway.session_key: name},
+        )
+        try:
+            gateway.start_session(
+                name,
+                webhook_url=webhook_url,
+                webhook_secret=settings.WHATSAPP_WEBHOOK_SECRET,
+                metadata={"organization": str(organization.pk), "session": str(session.pk)},
+            )
+        except GatewayError as exc:
+            _discard(session)
+            raise SessionLifecycleError(f"The gateway did not start the session: {exc}") from exc
+        logger.info("Pairing session %s (%s) of %s started", session.pk, name, organization.pk)
+        return session
 
 
 def pair_again_refusal(predecessor: WhatsAppSession, *, organization: Organization) -> str:
@@ -131,41 +146,41 @@ def _discard(session: WhatsAppSession) -> None:
 
 def pairing_qr(*, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None) -> bytes:
     """The QR code to scan for `session`, as PNG bytes."""
-    gateway = gateway or get_gateway()
-    name = _require_pairing(session, gateway)
-    try:
-        return gateway.get_qr(name)
-    except GatewayError as exc:
-        raise SessionLifecycleError(f"No QR code from the gateway: {exc}") from exc
+    with _gateway_for(gateway) as gateway:
+        name = _require_pairing(session, gateway)
+        try:
+            return gateway.get_qr(name)
+        except GatewayError as exc:
+            raise SessionLifecycleError(f"No QR code from the gateway: {exc}") from exc
 
 
 def pairing_request_code(
     *, session: WhatsAppSession, phone_number: str, gateway: BaseGatewayBackend | None = None
 ) -> str:
     """The code that links `phone_number` to `session` in WhatsApp's "link with phone number"."""
-    gateway = gateway or get_gateway()
-    name = _require_pairing(session, gateway)
-    phone = _read_phone(phone_number)
-    try:
-        return gateway.request_pairing_code(name, phone)
-    except GatewayError as exc:
-        raise SessionLifecycleError(f"No pairing code from the gateway: {exc}") from exc
+    with _gateway_for(gateway) as gateway:
+        name = _require_pairing(session, gateway)
+        phone = _read_phone(phone_number)
+        try:
+            return gateway.request_pairing_code(name, phone)
+        except GatewayError as exc:
+            raise SessionLifecycleError(f"No pairing code from the gateway: {exc}") from exc
 
 
 def pairing_simulate_scan(
     *, session: WhatsAppSession, phone_number: str, gateway: BaseGatewayBackend | None = None
 ) -> WhatsAppSession:
     """On a development backend, pair `phone_number` with `session` without a phone."""
-    gateway = gateway or get_gateway()
-    if not gateway.can_simulate_scan:
-        raise SessionLifecycleError("This gateway pairs real phones only: scan the QR code.")
-    name = _require_pairing(session, gateway)
-    phone = _read_phone(phone_number)
-    reported = gateway.simulate_scan(name, phone)
-    try:
-        return apply_status_report(session, reported.status, reported.phone_number).session
-    except ValidationError as exc:
-        raise SessionLifecycleError(" ".join(exc.messages)) from exc
+    with _gateway_for(gateway) as gateway:
+        if not gateway.can_simulate_scan:
+            raise SessionLifecycleError("This gateway pairs real phones only: scan the QR code.")
+        name = _require_pairing(session, gateway)
+        phone = _read_phone(phone_number)
+        reported = gateway.simulate_scan(name, phone)
+        try:
+            return apply_status_report(session, reported.status, reported.phone_number).session
+        except ValidationError as exc:
+            raise SessionLifecycleError(" ".join(exc.messages)) from exc
 
 
 def _require_pairing(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str:
@@ -192,20 +207,20 @@ def session_logout(
     Refused, changing nothing, for a superseded session (its gateway name may belong to the live
     one now) or one without a gateway name, and when the gateway fails.
     """
-    gateway = gateway or get_gateway()
-    name = gateway_name_of(session, gateway)
-    if not name:
-        raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
-    if session.superseded_by_id is not None:
-        raise SessionLifecycleError(
-            f"Session {session.pk} was superseded by {session.superseded_by_id}; "
-            "log that one out instead."
-        )
-    try:
-        gateway.logout(name)
-    except GatewayError as exc:
-        raise SessionLifecycleError(f"The gateway did not log the session out: {exc}") from exc
-    return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED).session
+    with _gateway_for(gateway) as gateway:
+        name = gateway_name_of(session, gateway)
+        if not name:
+            raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
+        if session.superseded_by_id is not None:
+            raise SessionLifecycleError(
+                f"Session {session.pk} was superseded by {session.superseded_by_id}; "
+                "log that one out instead."
+            )
+        try:
+            gateway.logout(name)
+        except GatewayError as exc:
+            raise SessionLifecycleError(f"The gateway did not log the session out: {exc}") from exc
+        return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED).session
 
 
 @dataclass(frozen=True)
