@@ -29,17 +29,47 @@ def setup_django(*, quiet_logger: str) -> None:
 
 
 @contextlib.contextmanager
-def scratch_database(name: str) -> Iterator[None]:
-    """A new, migrated database beside the configured one for the block, dropped after it."""
+def scratch_database(purpose: str) -> Iterator[str]:
+    """A new, migrated database for the block, named after the configured one
+    (`<DATABASE_URL's name>_bench_<purpose>_<pid>`), and dropped after it.
+
+    A database that already has the name is left alone and the next free name taken: only the
+    database this block created is ever dropped. Yields the database's name.
+    """
     from django.conf import settings
+    from django.core.management import call_command
     from django.db import connection, connections
 
-    settings.DATABASES["default"].setdefault("TEST", {})["NAME"] = f"{name}_{os.getpid()}"
-    old_name = settings.DATABASES["default"]["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+    configured = settings.DATABASES["default"]["NAME"]
+    name = _create_database(connection, f"{configured}_bench_{purpose}")
+    connections.close_all()
+    settings.DATABASES["default"]["NAME"] = connection.settings_dict["NAME"] = name
     try:
-        yield
+        call_command("migrate", verbosity=0, interactive=False)
+        yield name
     finally:
         # Connections a benchmark opened would keep the database from being dropped.
         connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+        settings.DATABASES["default"]["NAME"] = connection.settings_dict["NAME"] = configured
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f"DROP DATABASE {connection.ops.quote_name(name)}")
+
+
+def _create_database(connection, stem: str) -> str:
+    """Create `<stem>_<pid>` (`<stem>_<pid>_2`… when taken) and return its name."""
+    from django.db import DatabaseError
+
+    for attempt in range(1, 100):
+        tail = f"_{os.getpid()}" + (f"_{attempt}" if attempt > 1 else "")
+        # PostgreSQL cuts names at 63 bytes: cut the stem here so the name dropped is the one made.
+        name = stem[: 63 - len(tail)] + tail
+        with connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if cursor.fetchone():
+                continue
+            try:
+                cursor.execute(f"CREATE DATABASE {connection.ops.quote_name(name)}")
+            except DatabaseError:
+                continue  # created by someone else in between: never ours to drop
+            return name
+    raise RuntimeError(f"No free database name like {stem!r}.")

@@ -131,7 +131,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         print("bench_dispatch: needs PostgreSQL (set DATABASE_URL); skipped")
         return
-    with scratch_database("bench_dispatch"):
+    with scratch_database("dispatch"):
         _fill()
         print(
             f"  {MESSAGES} due messages over {SESSIONS} sessions, batch {BATCH}, locmem gateway, "

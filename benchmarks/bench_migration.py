@@ -231,7 +231,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         print("bench_migration: needs PostgreSQL (set DATABASE_URL); skipped")
         return
-    with scratch_database("bench_migration"):
+    with scratch_database("migration"):
         with connection.cursor() as cursor:
             cursor.execute(REFERENCE_FUNCTION)
         _measure("tenth", {name: n // 10 for name, n in FULL_SIZE.items()})

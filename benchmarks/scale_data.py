@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -84,6 +85,19 @@ def _id(kind: str, organization: str, number: str = "0") -> str:
         f"(lpad(to_hex({organization}), 8, '0') || '-{_ID_KINDS[kind]}-4000-8000-' || "
         f"lpad(to_hex({number}), 12, '0'))::uuid"
     )
+
+
+def row_id(kind: str, organization: int, number: int = 0) -> uuid.UUID:
+    """The id `_id` gives row `number` of `kind` in `organization`."""
+    return uuid.UUID(f"{organization:08x}-{_ID_KINDS[kind]}-4000-8000-{number:012x}")
+
+
+def organization_id(organization: int) -> uuid.UUID:
+    return row_id("organization", organization)
+
+
+def session_id(organization: int, number: int) -> uuid.UUID:
+    return row_id("session", organization, number)
 
 
 def _rows_per_org(size: ScaleSize, total: int) -> str:
