@@ -109,6 +109,8 @@ class ScheduledWhatsAppMessageAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "last_error",
     ]
     list_filter = ["status", MessageKindFilter]
+    # Counting a million messages on every page view costs more than the page itself.
+    show_full_result_count = False
     # The dispatcher's bookkeeping is shown, never edited by hand.
     readonly_fields = [
         "attempts",

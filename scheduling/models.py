@@ -100,6 +100,8 @@ class ScheduledWhatsAppMessage(models.Model):
         on_delete=models.PROTECT,
         related_name="scheduled_messages",
         help_text="The WhatsApp group the message is posted to.",
+        # No index of its own: the (group, status) index below serves lookups by group.
+        db_index=False,
     )
     workshop = models.ForeignKey(
         Workshop,

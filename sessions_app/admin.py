@@ -4,11 +4,13 @@ The admin only collects input and shows results; every move goes through
 `sessions_app.services.migration`, the same code the automatic path and the command use.
 """
 
+import contextlib
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -31,10 +33,12 @@ from sessions_app.models import (
     WhatsAppSession,
 )
 from sessions_app.phones import normalize_phone_number
+from sessions_app.references import count_keys
 from sessions_app.selectors import (
+    moved_id_pages,
     phone_change_of,
+    reference_counts_by_session,
     session_reference_counts,
-    with_reference_counts,
 )
 from sessions_app.services.migration import (
     MigrationResult,
@@ -189,12 +193,25 @@ class OrganizationAdmin(OrganizationPairingAdmin, OrganizationScopedAdmin, admin
         return request.user.is_superuser and super().has_add_permission(request)
 
 
+class SessionChangeList(ChangeList):
+    """Counts what points at the sessions shown on the page, not at every session listed."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        counts = reference_counts_by_session([session.pk for session in self.result_list])
+        for session in self.result_list:
+            session.reference_count = counts.get(session.pk, 0)
+
+
 @admin.register(WhatsAppSession)
 class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = WhatsAppSessionAdminForm
+    # Sortable only where an index keeps it cheap at 20,000 sessions: the id, phone, status
+    # and times; not the organization's or successor's names, nor the reference counts.
     list_display = [
         "short_id",
-        "organization",
+        "organization_name",
         "phone_number",
         "status",
         "created",
@@ -244,8 +261,8 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
 
     # Lists and pages -----------------------------------------------------------------------
 
-    def get_queryset(self, request):
-        return with_reference_counts(super().get_queryset(request))
+    def get_changelist(self, request, **kwargs):
+        return SessionChangeList
 
     def get_readonly_fields(self, request, obj=None):
         # Status, phone and times come from the gateway (apply_status_report) only.
@@ -261,6 +278,10 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
     def gateway_name(self, session):
         return session.gateway_session_name or "-"
 
+    @admin.display(description="Organization")
+    def organization_name(self, session):
+        return str(session.organization)
+
     @admin.display(description="Created", ordering="created_at")
     def created(self, session):
         return short_datetime(session.created_at)
@@ -273,23 +294,26 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
     def disconnected(self, session):
         return short_datetime(session.disconnected_at)
 
-    @admin.display(description="Superseded by", ordering="superseded_by__created_at")
+    @admin.display(description="Superseded by")
     def superseded_by_link(self, session):
         return admin_change_link(session.superseded_by)
 
-    @admin.display(description="Rows pointing here", ordering="reference_count")
+    # Not sortable: sorting would count references for every session, not just the page's.
+    @admin.display(description="Rows pointing here")
     def reference_count(self, session):
         return session.reference_count
 
     def get_search_results(self, request, queryset, search_term):
         results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
-        # Staff paste phones the way they see them (`+55 11 99999-9999`); stored ones are E.164.
-        try:
-            phone_number = normalize_phone_number(search_term)
-        except ValidationError:
+        if not search_term.strip():
             return results, may_have_duplicates
-        matches = Q(pk__in=results.values("pk")) | Q(phone_number=phone_number)
-        return queryset.filter(matches), may_have_duplicates
+        matches = Q(pk__in=results.values("pk"))
+        # Staff paste phones the way they see them (`+55 11 99999-9999`); stored ones are E.164.
+        with contextlib.suppress(ValidationError):
+            matches |= Q(phone_number=normalize_phone_number(search_term))
+        # Resolved to ids first: the list's queries then plan for the rows found, not a guess.
+        found = list(queryset.filter(matches).order_by().values_list("pk", flat=True))
+        return queryset.filter(pk__in=found), False
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
@@ -680,18 +704,37 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
     def counts_summary(self, migration):
         return summarize_counts(migration.counts)
 
+    def get_queryset(self, request):
+        # The moved ids run to tens of thousands: read a page of them when shown, never a list.
+        return super().get_queryset(request).defer("moved_ids")
+
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["moved_rows"] = moved_rows(obj)
+            pages = {}
+            for key in count_keys():
+                with contextlib.suppress(ValueError):
+                    pages[key] = int(request.GET.get(f"moved_{key}", 1))
+            context["moved_rows"] = moved_rows(obj, pages)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
-def moved_rows(migration: SessionMigration) -> list[dict]:
-    """The rows a migration moved, per table, each with a link: one query per table."""
+# The audit page lists this many moved rows per table; `?moved_<key>=N` shows page N of one.
+MOVED_ROWS_PER_PAGE = 100
+
+
+def moved_rows(migration: SessionMigration, pages: dict[str, int] | None = None) -> list[dict]:
+    """The rows a migration moved, per table, one page of each (`pages[key]`, from 1), each
+    with a link: one query for the pages of ids, then one per table for its rows."""
+    pages = pages or {}
     tables = []
+    moved = moved_id_pages(
+        migration,
+        {key: (max(pages.get(key, 1), 1) - 1) * MOVED_ROWS_PER_PAGE for key in count_keys()},
+        MOVED_ROWS_PER_PAGE,
+    )
     for key, label, model in MIGRATION_COUNT_COLUMNS:
-        ids = (migration.moved_ids or {}).get(key) or []
-        if not ids:
+        total, ids = moved.get(key, (0, []))
+        if not total:
             continue
         found = model._default_manager.in_bulk(ids)
         found = {str(pk): row for pk, row in found.items()}
@@ -699,5 +742,18 @@ def moved_rows(migration: SessionMigration) -> list[dict]:
         for row_id in ids:
             row = found.get(str(row_id))
             rows.append({"id": row_id, "link": admin_change_link(row) if row is not None else None})
-        tables.append({"key": key, "label": label, "rows": rows})
+        page = max(pages.get(key, 1), 1)
+        tables.append(
+            {
+                "key": key,
+                "label": label,
+                "total": total,
+                "rows": rows,
+                "first": (page - 1) * MOVED_ROWS_PER_PAGE + 1,
+                "last": (page - 1) * MOVED_ROWS_PER_PAGE + len(rows),
+                "previous_page": page - 1 if page > 1 else None,
+                "next_page": page + 1 if page * MOVED_ROWS_PER_PAGE < total else None,
+                "parameter": f"moved_{key}",
+            }
+        )
     return tables

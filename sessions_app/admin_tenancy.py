@@ -8,9 +8,11 @@ exist. Foreign-key choices and the organization list filter are narrowed the sam
 Superusers see everything.
 """
 
+import contextlib
+
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
@@ -32,6 +34,11 @@ def scope_to_user_organizations(queryset: QuerySet, organization_field: str, use
     return queryset.filter(**{f"{organization_field}__in": staff_organization_ids(user)})
 
 
+# A superuser of a large installation sees thousands of organizations: the filter lists the
+# first ones by name (and the one in use); the others are reached from their own pages.
+MAX_ORGANIZATION_CHOICES = 100
+
+
 class UserOrganizationListFilter(admin.RelatedFieldListFilter):
     """The organization filter, offering only the organizations the user belongs to."""
 
@@ -39,7 +46,14 @@ class UserOrganizationListFilter(admin.RelatedFieldListFilter):
         organizations = scope_to_user_organizations(
             Organization.objects.order_by("name"), "pk", request.user
         )
-        return [(organization.pk, str(organization)) for organization in organizations]
+        choices = list(organizations.values_list("pk", "name")[:MAX_ORGANIZATION_CHOICES])
+        shown = {str(pk) for pk, _name in choices}
+        in_use = [value for value in self.lookup_val or [] if value not in shown]
+        if in_use:
+            # Not an id: the changelist reports the bad parameter itself.
+            with contextlib.suppress(ValidationError):
+                choices += organizations.filter(pk__in=in_use).values_list("pk", "name")
+        return sorted(choices, key=lambda choice: choice[1])
 
     def has_output(self):
         # Django drops a filter without output together with its parameter; keep one in use

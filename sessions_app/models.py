@@ -111,6 +111,11 @@ class WhatsAppSession(models.Model):
                 fields=["organization", "phone_number", "status"],
                 name="wa_session_org_phone_status",
             ),
+            # What the sessions list sorts and searches by, cheap at any number of sessions.
+            models.Index(fields=["phone_number"], name="wa_session_phone"),
+            models.Index(fields=["created_at"], name="wa_session_created_at"),
+            models.Index(fields=["connected_at"], name="wa_session_connected_at"),
+            models.Index(fields=["disconnected_at"], name="wa_session_disconnected_at"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -148,7 +153,10 @@ class WhatsAppSession(models.Model):
 
 class WhatsAppGroup(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    session = models.ForeignKey(WhatsAppSession, on_delete=models.PROTECT, related_name="groups")
+    # No index of its own: the unique (session, group_jid) index serves lookups by session.
+    session = models.ForeignKey(
+        WhatsAppSession, on_delete=models.PROTECT, related_name="groups", db_index=False
+    )
     group_jid = models.CharField(
         max_length=100, help_text="The group's WhatsApp id, e.g. 120363012345678901@g.us."
     )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from django.db import connection
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 
-from sessions_app.models import WhatsAppSession
+from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.references import (
     GROUP_MODEL,
     SESSION_MODEL,
@@ -60,6 +62,15 @@ def with_reference_counts(queryset: QuerySet[WhatsAppSession]) -> QuerySet[Whats
     return queryset.annotate(reference_count=total)
 
 
+def reference_counts_by_session(session_ids: list) -> dict:
+    """Everything that still points at each of `session_ids` (say, one page of a list), keyed
+    by id: one query whose cost follows the number of ids, never the number of sessions."""
+    if not session_ids:
+        return {}
+    rows = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids).order_by())
+    return dict(rows.values_list("pk", "reference_count"))
+
+
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
     """What still points at `session` now, per part, in one query."""
     parts = {f"{ANNOTATION_PREFIX}{key}": expr for key, expr in _reference_subqueries().items()}
@@ -99,3 +110,28 @@ def phone_change_of(session: WhatsAppSession) -> PhoneChange | None:
         if other is not None:
             return PhoneChange(session, other) if session_is_old else PhoneChange(other, session)
     return None
+
+
+def moved_id_pages(
+    migration: SessionMigration, offsets: dict[str, int], limit: int
+) -> dict[str, tuple[int, list[str]]]:
+    """Per count key, how many ids `migration` moved and `limit` of them from `offsets[key]`,
+    cut out by the database so the audit's full list never travels to a page."""
+    if connection.vendor != "postgresql":
+        moved = SessionMigration.objects.values_list("moved_ids", flat=True).get(pk=migration.pk)
+        return {
+            key: (len(ids), ids[offsets.get(key, 0) : offsets.get(key, 0) + limit])
+            for key, ids in (moved or {}).items()
+        }
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """SELECT moved.key, jsonb_array_length(moved.value),
+                      jsonb_path_query_array(moved.value, '$[$from to $to]', jsonb_build_object(
+                          'from', coalesce((%s::jsonb ->> moved.key)::int, 0),
+                          'to', coalesce((%s::jsonb ->> moved.key)::int, 0) + %s - 1))
+               FROM session_migrations, jsonb_each(session_migrations.moved_ids) AS moved
+               WHERE session_migrations.id = %s AND jsonb_typeof(moved.value) = 'array'""",
+            [json.dumps(offsets), json.dumps(offsets), limit, migration.pk],
+        )
+        # Django has psycopg hand jsonb over as text.
+        return {key: (total, json.loads(ids)) for key, total, ids in cursor.fetchall()}
