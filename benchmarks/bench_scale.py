@@ -37,7 +37,7 @@ def main() -> None:
     setup_django(quiet_logger="sessions_app")
     from django.db import connection
 
-    from benchmarks import staff_pages
+    from benchmarks import staff_pages, sweep_load, webhook_load
     from benchmarks.scale_data import scale_from_environment
 
     if connection.vendor != "postgresql":
@@ -48,10 +48,13 @@ def main() -> None:
         _build(scale / 10)
         tenth = staff_pages.measure_pages(staff_pages.staff_users())
     with scratch_database("scale"):
-        _build(scale)
+        size = _build(scale)
         full = staff_pages.measure_pages(staff_pages.staff_users())
         print(f"  staff pages, median of {staff_pages.ROUNDS} requests in-process:")
         staff_pages.print_pages(full, tenth)
+        webhook_load.measure_webhook(size.organizations)
+        # Last: it reconnects phones, changing the data set.
+        sweep_load.measure_sweep(size.organizations)
 
 
 if __name__ == "__main__":

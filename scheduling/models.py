@@ -70,6 +70,8 @@ class NotificationCampaign(models.Model):
         on_delete=models.SET_NULL,
         related_name="notification_campaigns",
         help_text="The session that sends this campaign.",
+        # No index of its own: the (session, status) index below serves lookups by session.
+        db_index=False,
     )
     status = models.CharField(
         max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
@@ -81,6 +83,11 @@ class NotificationCampaign(models.Model):
     class Meta:
         db_table = "notification_campaigns"
         ordering = ["-created_at"]
+        indexes = [
+            # A session's active campaigns (what a migration moves and staff count) in the index
+            # alone: finished ones stay on old sessions and would be read one by one.
+            models.Index(fields=["session", "status"], name="campaign_session_status"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -6,7 +6,15 @@ import json
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import SessionMigration, WhatsAppSession
@@ -31,25 +39,42 @@ def _count(rows: QuerySet) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def _reference_subqueries() -> dict[str, Coalesce]:
-    """Per key, a subquery counting what points at the outer session now, from the registry."""
-    subqueries: dict[str, Coalesce] = {}
+def _reference_rows() -> dict[str, QuerySet]:
+    """Per key, the rows pointing at the outer session now (`OuterRef("pk")`), from the
+    registry."""
+    rows: dict[str, QuerySet] = {}
     for ref in references_to(SESSION_MODEL):
         manager = ref.model._default_manager
         if isinstance(ref.rule, Move):
-            rows = manager.filter(**{ref.field_name: OuterRef("pk")}, **ref.rule.where)
-            subqueries[ref.rule.count_key] = _count(rows)
+            rows[ref.rule.count_key] = manager.filter(
+                **{ref.field_name: OuterRef("pk")}, **ref.rule.where
+            )
         elif isinstance(ref.rule, MergeGroups):
-            rows = manager.filter(**{ref.field_name: OuterRef("pk")}, is_active=True)
-            subqueries["groups"] = _count(rows)
+            rows["groups"] = manager.filter(**{ref.field_name: OuterRef("pk")}, is_active=True)
     for ref in references_to(GROUP_MODEL):
         if isinstance(ref.rule, RepointOnMerge):
             session_path = f"{ref.field_name}__{group_session_field()}"
-            rows = ref.model._default_manager.filter(
+            rows[ref.rule.count_key] = ref.model._default_manager.filter(
                 **{session_path: OuterRef("pk")}, **ref.rule.where
             )
-            subqueries[ref.rule.count_key] = _count(rows)
-    return subqueries
+    return rows
+
+
+def _reference_subqueries() -> dict[str, Coalesce]:
+    """Per key, a subquery counting what points at the outer session now, from the registry."""
+    return {key: _count(rows) for key, rows in _reference_rows().items()}
+
+
+def holding_references(queryset: QuerySet[WhatsAppSession]) -> QuerySet[WhatsAppSession]:
+    """The sessions of `queryset` that anything still points at.
+
+    One semi-join per part, united: each probes the part's index once per session of
+    `queryset`, where counting would read every row that points at them, and where the same
+    tests joined by OR would read every part's table whole."""
+    parts = [
+        queryset.order_by().filter(Exists(rows)).values("pk") for rows in _reference_rows().values()
+    ]
+    return queryset.filter(pk__in=parts[0].union(*parts[1:]))
 
 
 def with_reference_counts(queryset: QuerySet[WhatsAppSession]) -> QuerySet[WhatsAppSession]:

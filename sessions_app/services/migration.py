@@ -415,7 +415,7 @@ def sweep_references(
     - every superseded session that holds references again (rows attached to it after it was
       superseded) hands them to the live end of its `superseded_by` chain.
     """
-    from sessions_app.selectors import with_reference_counts
+    from sessions_app.selectors import holding_references
 
     report = SweepReport()
     planned_olds: set = set()
@@ -447,15 +447,11 @@ def sweep_references(
                 planned_olds.add(result.old.pk)
                 report.results.append(result)
 
-    holding = (
-        with_reference_counts(
-            sessions.filter(superseded_by__isnull=False).exclude(
-                status=WhatsAppSession.Status.CONNECTED
-            )
+    holding = holding_references(
+        sessions.filter(superseded_by__isnull=False).exclude(
+            status=WhatsAppSession.Status.CONNECTED
         )
-        .filter(reference_count__gt=0)
-        .order_by("created_at", "pk")
-    )
+    ).order_by("created_at", "pk")
     for session in holding:
         if session.pk in planned_olds:
             continue
