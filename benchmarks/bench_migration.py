@@ -1,9 +1,9 @@
 """Moving one old session's references: `migrate_session` against a hand-written PL/pgSQL function.
 
-Prints, at full size and at a tenth of it, the time of `migrate_session` and the number of SQL
-statements it issued, then the median ratio to the reference function doing the same moves (and
-writing the same audit of moved ids) over alternating runs, each rolled back. Runs in a
-throwaway PostgreSQL database of its own.
+Prints, at a tenth of full size, at full size and at five times it, the time of
+`migrate_session` and the number of SQL statements it issued, then the median ratio to the
+reference function doing the same moves (and writing the same audit of moved ids) over
+alternating runs, each rolled back. Runs in a throwaway PostgreSQL database of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ FULL_SIZE = {
     "messages": 100_000,
 }
 ROUNDS = 7
+TARGET_RATIO = 1.05
 
 # Written for this benchmark only: the same moves and audit as `migrate_session`, by hand.
 REFERENCE_FUNCTION = """
@@ -221,7 +222,10 @@ def _measure(label: str, size: dict[str, int]) -> None:
         f"   {statements} SQL statements"
     )
     print(f"  PL/pgSQL reference   {statistics.median(reference_times) * 1000:8.1f} ms")
-    print(f"  ratio (median of {ROUNDS}) {statistics.median(ratios):.2f}  (target <= 1.3)")
+    print(
+        f"  ratio (median of {ROUNDS}) {statistics.median(ratios):.2f}  (target <= {TARGET_RATIO})",
+        flush=True,
+    )
 
 
 def main() -> None:
@@ -236,6 +240,7 @@ def main() -> None:
             cursor.execute(REFERENCE_FUNCTION)
         _measure("tenth", {name: n // 10 for name, n in FULL_SIZE.items()})
         _measure("full", FULL_SIZE)
+        _measure("5x", {name: n * 5 for name, n in FULL_SIZE.items()})
 
 
 if __name__ == "__main__":
