@@ -7,7 +7,9 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
+from scheduling.models import Workshop
 from sessions_app.models import SessionMigration
 from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
@@ -114,6 +116,48 @@ class TestAuditPages:
         with CaptureQueriesContext(connection) as forty_workshops:
             client.get(audit_url(bigger))
         assert len(forty_workshops) == len(five_workshops)
+
+    def test_a_large_migration_lists_its_moved_rows_a_page_per_table(self, client):
+        scene = reconnected_phone(workshops=1)
+        scene.workshops += Workshop.objects.bulk_create(
+            Workshop(
+                organization=scene.organization,
+                title=f"Workshop {n:03d}",
+                starts_at=timezone.now(),
+                whatsapp_session=scene.new,
+            )
+            for n in range(149)
+        )
+        migration = audit_entry_for(scene)
+        client.force_login(staff_member(scene.organization))
+        workshop_ids = [str(w.pk) for w in scene.workshops]
+
+        def shown(**params):
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(audit_url(migration), params)
+            html = response.content.decode()
+            tables = {table["key"]: table for table in response.context["moved_rows"]}
+            return html, tables, len(queries)
+
+        html, tables, first_queries = shown()
+        assert [row["id"] for row in tables["workshops"]["rows"]] == workshop_ids[:100]
+        assert 'id="moved-workshops">Workshops (150)' in html
+        assert "Rows 1 to 100 of 150" in html
+        assert '?moved_workshops=2#moved-workshops">next</a>' in html
+        assert [row["id"] for row in tables["webinars"]["rows"]] == [
+            str(w.pk) for w in scene.webinars
+        ]
+
+        html, tables, second_queries = shown(moved_workshops=2)
+        assert [row["id"] for row in tables["workshops"]["rows"]] == workshop_ids[100:]
+        assert "Rows 101 to 150 of 150" in html
+        assert '?moved_workshops=1#moved-workshops">previous</a>' in html
+        last = reverse("admin:scheduling_workshop_change", args=[scene.workshops[-1].pk])
+        assert f'<a href="{last}">' in html
+        assert second_queries == first_queries
+
+        _, tables, _ = shown(moved_workshops="x")
+        assert len(tables["workshops"]["rows"]) == 100
 
 
 class TestAppendOnly:

@@ -112,6 +112,35 @@ class TestSessionsList:
         assert shown == 100
         assert hundred == five
 
+    def test_a_search_costs_the_same_queries_for_1_and_40_matches(self, client):
+        organization = factories.OrganizationFactory()
+        client.force_login(staff_member(organization))
+
+        def search(term):
+            with CaptureQueriesContext(connection) as queries:
+                response = client.get(SESSIONS, {"q": term})
+            return len(queries), {s.phone_number for s in response.context["cl"].result_list}
+
+        factories.WhatsAppSessionFactory(organization=organization, phone_number="+5511912340000")
+        one, found = search("+55 11 91234-0000")
+        assert found == {"+5511912340000"}
+        for n in range(40):
+            factories.WhatsAppSessionFactory(
+                organization=organization, phone_number=f"+55119123{n + 10:05d}"
+            )
+        forty, found = search("+55119123")
+        assert len(found) == 41
+        assert forty == one
+
+    def test_each_column_sorts_except_the_counts(self, client):
+        scene = reconnected_phone()
+        client.force_login(staff_member(scene.organization))
+        html = client.get(SESSIONS).content.decode()
+        for column in ("phone_number", "status", "created", "connected", "disconnected"):
+            assert f'class="sortable column-{column}' in html
+        for column in ("reference_count", "organization_name", "superseded_by_link"):
+            assert f'class="column-{column}"' in html
+
 
 class TestWhatPointsAtASession:
     def test_the_panel_counts_each_table_and_links_to_its_filtered_list(self, client):

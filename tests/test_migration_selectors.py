@@ -2,8 +2,14 @@
 
 import pytest
 
+from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.models import Organization, WhatsAppGroup, WhatsAppSession
-from sessions_app.selectors import session_reference_counts, with_reference_counts
+from sessions_app.selectors import (
+    holding_references,
+    reference_counts_by_session,
+    session_reference_counts,
+    with_reference_counts,
+)
 from sessions_app.services.migration import migrate_session
 from tests.migration_helpers import give_references, new_then_old
 
@@ -58,3 +64,57 @@ def test_after_a_move_nothing_points_at_the_old_session():
     [annotated_old] = with_reference_counts(WhatsAppSession.objects.filter(pk=old.pk))
     assert annotated_old.reference_count == 0
     assert sum(session_reference_counts(new).values()) == before
+
+
+@pytest.mark.parametrize(
+    "part", ["workshops", "webinars", "campaigns", "organizations", "groups", "pending_messages"]
+)
+def test_sessions_holding_references_are_found_by_any_one_part(part):
+    old, new = new_then_old()
+    held = give_references(old, count=1)
+    # Keep exactly one part pointing at the old session; move or finish the rest.
+    keep = {
+        "workshops": held.workshops,
+        "webinars": held.webinars,
+        "campaigns": held.active_campaigns,
+        "groups": held.groups,
+        "pending_messages": held.pending_messages,
+    }
+    for name, rows in keep.items():
+        if name == part:
+            continue
+        if name == "groups" and part == "pending_messages":
+            WhatsAppGroup.objects.filter(pk__in=[g.pk for g in rows]).update(is_active=False)
+        elif name == "groups":
+            WhatsAppGroup.objects.filter(pk__in=[g.pk for g in rows]).update(session=new)
+        elif name == "pending_messages":
+            ScheduledWhatsAppMessage.objects.filter(pk__in=[m.pk for m in rows]).update(
+                status="cancelled"
+            )
+        else:
+            model = type(rows[0])
+            field = "session" if model is NotificationCampaign else "whatsapp_session"
+            model.objects.filter(pk__in=[r.pk for r in rows]).update(**{field: new})
+    if part == "organizations":
+        Organization.objects.filter(pk=old.organization_id).update(community_session=old)
+    bystander, _ = new_then_old(phone="+5511944443333")
+
+    found = set(
+        holding_references(WhatsAppSession.objects.exclude(status="connected")).values_list(
+            "pk", flat=True
+        )
+    )
+
+    assert found == {old.pk}
+    assert bystander.pk not in found
+
+
+def test_counts_for_a_page_of_sessions_cost_one_query(django_assert_num_queries):
+    old, new = new_then_old()
+    give_references(old, count=2)
+
+    with django_assert_num_queries(1):
+        counts = reference_counts_by_session([old.pk, new.pk])
+
+    assert counts == {old.pk: sum(session_reference_counts(old).values()), new.pk: 0}
+    assert reference_counts_by_session([]) == {}
