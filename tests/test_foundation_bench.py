@@ -1,4 +1,7 @@
+import os
 import textwrap
+
+import pytest
 
 from benchmarks.__main__ import run
 
@@ -30,3 +33,39 @@ def test_runs_every_bench_module_in_name_order_and_nothing_else(tmp_path, monkey
         "== sample_benchmarks.bench_writes",
         "ran bench_writes",
     ]
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_scratch_database_is_named_after_the_configured_one_and_never_drops_anothers(
+    django_db_blocker,
+):
+    from django.conf import settings
+    from django.db import connection
+
+    from benchmarks import scratch_database
+
+    configured = settings.DATABASES["default"]["NAME"]
+    taken = f"{configured}_bench_probe_{os.getpid()}"[:63]
+
+    def exists(name):
+        with connection._nodb_cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            return cursor.fetchone() is not None
+
+    with django_db_blocker.unblock():
+        with connection._nodb_cursor() as cursor:
+            cursor.execute(f'CREATE DATABASE "{taken}"')
+        try:
+            with scratch_database("probe") as name:
+                assert name.startswith(f"{configured}_bench_probe_")
+                assert name != taken
+                assert settings.DATABASES["default"]["NAME"] == name
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT count(*) FROM whatsapp_sessions")
+                    assert cursor.fetchone() == (0,)
+            assert settings.DATABASES["default"]["NAME"] == configured
+            assert not exists(name)
+            assert exists(taken)
+        finally:
+            with connection._nodb_cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{taken}"')
