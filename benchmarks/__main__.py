@@ -21,6 +21,11 @@ def run(directory: Path, package: str) -> int:
 
 
 if __name__ == "__main__":
+    import signal
+
     import tests.env  # noqa: F401  (sets environment defaults before any module sets Django up)
+
+    # Stopped from outside, a benchmark still drops the scratch databases it created.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     sys.exit(run(Path(__file__).resolve().parent, "benchmarks"))
