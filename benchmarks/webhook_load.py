@@ -28,7 +28,7 @@ SECRET = "benchmark-webhook-secret"
 REPO = Path(__file__).resolve().parent.parent
 
 
-def _reports(organizations: int) -> list[bytes]:
+def _reports(organizations: int, label: str) -> list[bytes]:
     """One report per connected session, round the data set's organizations and phones."""
     from benchmarks.scale_data import LIVE_SESSIONS
 
@@ -42,7 +42,7 @@ def _reports(organizations: int) -> list[bytes]:
         reports.append(
             json.dumps(
                 {
-                    "id": f"evt_bench_{n}",
+                    "id": f"evt_bench_{label}_{n}",
                     "timestamp": started + n,
                     "event": "session.status",
                     "session": f"org{organization}-{session}",
@@ -170,8 +170,8 @@ def measure_webhook(organizations: int) -> None:
     try:
         _wait_until_up(port, process)
         # A first pass warms both workers (imports, connections), then the measured one.
-        _send_all(port, _reports(organizations)[: CLIENTS * 10])
-        elapsed, latencies, failures = _send_all(port, _reports(organizations))
+        _send_all(port, _reports(organizations, "warm")[: CLIENTS * 10])
+        elapsed, latencies, failures = _send_all(port, _reports(organizations, "run"))
     finally:
         os.killpg(process.pid, 15)
         process.wait(timeout=30)
