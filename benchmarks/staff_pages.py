@@ -13,7 +13,9 @@ from dataclasses import dataclass
 ROUNDS = 5
 TARGET_MS = 150
 
-SUPERUSER_PHONE = ("+5511900012347", "+55 11 90001-2347")
+# A phone found at any scale from a tenth up: organization 150's disconnected phone (the
+# superuser's), and a connected phone of organization 1 (its staff member's).
+SUPERUSER_PHONE = ("+5511900001049", "+55 11 90000-1049")
 STAFF_PHONE = ("+5511900000002", "55 (11) 90000-0002")
 
 
