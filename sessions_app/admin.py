@@ -207,13 +207,14 @@ class SessionChangeList(ChangeList):
 @admin.register(WhatsAppSession)
 class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = WhatsAppSessionAdminForm
-    # Sortable only where an index keeps it cheap at 20,000 sessions: the id, phone, status
-    # and times; not the organization's or successor's names, nor the reference counts.
+    # Sortable only where an index keeps it cheap at 20,000 sessions: the id, phone and times;
+    # not the organization's or successor's names, nor the reference counts, nor the status
+    # (three values: its filter does what sorting would).
     list_display = [
         "short_id",
         "organization_name",
         "phone_number",
-        "status",
+        "status_name",
         "created",
         "connected",
         "disconnected",
@@ -281,6 +282,10 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
     @admin.display(description="Organization")
     def organization_name(self, session):
         return str(session.organization)
+
+    @admin.display(description="Status")
+    def status_name(self, session):
+        return session.get_status_display()
 
     @admin.display(description="Created", ordering="created_at")
     def created(self, session):

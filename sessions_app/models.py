@@ -111,11 +111,13 @@ class WhatsAppSession(models.Model):
                 fields=["organization", "phone_number", "status"],
                 name="wa_session_org_phone_status",
             ),
-            # What the sessions list sorts and searches by, cheap at any number of sessions.
-            models.Index(fields=["phone_number"], name="wa_session_phone"),
-            models.Index(fields=["created_at"], name="wa_session_created_at"),
-            models.Index(fields=["connected_at"], name="wa_session_connected_at"),
-            models.Index(fields=["disconnected_at"], name="wa_session_disconnected_at"),
+            # What the sessions list sorts and searches by, cheap at any number of sessions. The
+            # admin breaks ties by descending id: with it in the index, no run of equal values
+            # (the many sessions never disconnected) is ever sorted whole.
+            models.Index(fields=["phone_number", "id"], name="wa_session_phone"),
+            models.Index(fields=["created_at", "id"], name="wa_session_created_at"),
+            models.Index(fields=["connected_at", "id"], name="wa_session_connected_at"),
+            models.Index(fields=["disconnected_at", "id"], name="wa_session_disconnected_at"),
         ]
         constraints = [
             models.CheckConstraint(

@@ -132,13 +132,13 @@ class TestSessionsList:
         assert len(found) == 41
         assert forty == one
 
-    def test_each_column_sorts_except_the_counts(self, client):
+    def test_columns_sort_where_an_index_backs_them(self, client):
         scene = reconnected_phone()
         client.force_login(staff_member(scene.organization))
         html = client.get(SESSIONS).content.decode()
-        for column in ("phone_number", "status", "created", "connected", "disconnected"):
+        for column in ("short_id", "phone_number", "created", "connected", "disconnected"):
             assert f'class="sortable column-{column}' in html
-        for column in ("reference_count", "organization_name", "superseded_by_link"):
+        for column in ("reference_count", "organization_name", "status_name", "superseded_by_link"):
             assert f'class="column-{column}"' in html
 
 
