@@ -46,6 +46,8 @@ def staff_users():
 
 def _pages(user_kind: str) -> list[tuple[str, str]]:
     """(label, url) of every page measured for `user_kind`."""
+    from django.db.models import TextField
+    from django.db.models.functions import Cast, Length
     from django.urls import reverse
 
     from benchmarks.scale_data import organization_id, session_id
@@ -57,7 +59,8 @@ def _pages(user_kind: str) -> list[tuple[str, str]]:
     if user_kind == "staff":
         migrations = migrations.filter(organization_id=organization_id(1))
     largest = (
-        migrations.extra(select={"size": "length(moved_ids::text)"}, order_by=["-size"])
+        migrations.annotate(size=Length(Cast("moved_ids", TextField())))
+        .order_by("-size")
         .values_list("pk", flat=True)
         .first()
     )
