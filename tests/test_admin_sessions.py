@@ -132,6 +132,19 @@ class TestSessionsList:
         assert len(found) == 41
         assert forty == one
 
+    def test_the_organization_filter_offers_the_first_100_and_the_one_in_use(self, admin_client):
+        Organization.objects.bulk_create(Organization(name=f"Org {n:03d}") for n in range(120))
+        last = Organization.objects.get(name="Org 119")
+
+        def offered(**params):
+            response = admin_client.get(SESSIONS, params)
+            [spec] = [s for s in response.context["cl"].filter_specs if s.title == "organization"]
+            return [name for _pk, name in spec.lookup_choices]
+
+        assert offered() == [f"Org {n:03d}" for n in range(100)]
+        in_use = offered(organization__id__exact=str(last.pk))
+        assert in_use == [*(f"Org {n:03d}" for n in range(100)), "Org 119"]
+
     def test_columns_sort_where_an_index_backs_them(self, client):
         scene = reconnected_phone()
         client.force_login(staff_member(scene.organization))
