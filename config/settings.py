@@ -157,7 +157,7 @@ LOGGING = {
 }
 
 # WhatsApp gateway
-# Backends work like Django's e-mail backends: console, locmem (tests) or waha (HTTP).
+# Backends work like Django's e-mail backends: console, locmem (tests), waha or vps (HTTP).
 # Production names its gateway explicitly (an empty API key is allowed when set on purpose).
 WHATSAPP_GATEWAY_BACKEND = env(
     "WHATSAPP_GATEWAY_BACKEND",
@@ -178,6 +178,9 @@ WHATSAPP_WEBHOOK_PUBLIC_URL = env(
     "WHATSAPP_WEBHOOK_PUBLIC_URL",
     default=development_default("http://127.0.0.1:8000/webhooks/whatsapp/"),
 )
+# The HMAC key of the original system's gateway service ("VPS") for /webhooks/vps/; unset, that
+# webhook refuses every call.
+WHATSAPP_VPS_WEBHOOK_SECRET = env("WHATSAPP_VPS_WEBHOOK_SECRET", default="")
 # Default region used to read phone numbers written without a country code.
 WHATSAPP_DEFAULT_REGION = env("WHATSAPP_DEFAULT_REGION", default="BR")
 

@@ -24,7 +24,10 @@ from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, We
 from sessions_app.admin_pairing import OrganizationPairingAdmin, SessionPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
-from sessions_app.gateway.admin_actions import refresh_status_from_gateway
+from sessions_app.gateway.admin_actions import (
+    refresh_status_from_gateway,
+    sync_groups_from_gateway,
+)
 from sessions_app.models import (
     Organization,
     OrganizationMembership,
@@ -256,7 +259,13 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
         ),
         ("Gateway", {"fields": ["session_data"], "classes": ["collapse"]}),
     ]
-    actions = ["move_references", "adopt_references", refresh_status_from_gateway, "pair_again"]
+    actions = [
+        "move_references",
+        "adopt_references",
+        refresh_status_from_gateway,
+        sync_groups_from_gateway,
+        "pair_again",
+    ]
     move_references_confirmation_template = None
     adopt_references_confirmation_template = None
 

@@ -8,6 +8,8 @@ signed `session.status` webhook to the URL of its configuration, as WAHA does;
 `(status_code, body)` pair or `(status_code, body, headers)` triple (`body` bytes are sent as
 is, anything else as JSON) or a number of seconds to stall for (longer than the client's timeout
 to make it time out).
+`server.groups[name]` is the body `GET /api/{name}/groups` answers (404 when absent): a list as
+the WEBJS and GOWS engines answer, or an object keyed by group id as NOWEB does.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class FakeWaha:
         self.accepted: list[RecordedRequest] = []  # the sendText calls answered with an id
         self.statuses: dict[str, dict] = {}
         self.sessions: dict[str, dict] = {}
+        self.groups: dict[str, list | dict] = {}
         self.script: list = []
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -219,6 +222,12 @@ class FakeWaha:
                     name = self.path.removeprefix("/api/sessions/")
                     if name in fake.statuses:
                         return self._answer(200, {"name": name, **fake.statuses[name]})
+                    return self._answer(404, {"message": f"Session '{name}' not found"})
+                path = self.path.split("?")[0]
+                if method == "GET" and path.startswith("/api/") and path.endswith("/groups"):
+                    name = path.removeprefix("/api/").removesuffix("/groups")
+                    if name in fake.groups:
+                        return self._answer(200, fake.groups[name])
                     return self._answer(404, {"message": f"Session '{name}' not found"})
                 return self._answer(404, {"message": "Not found"})
 

@@ -1,8 +1,9 @@
-"""The admin's "Refresh status from gateway" action on WhatsApp sessions."""
+"""The admin's gateway actions on WhatsApp sessions: refresh status, sync groups."""
 
 from django.contrib import admin, messages
 
 from sessions_app.services.gateway_status import sessions_refresh_status
+from sessions_app.services.groups import sessions_sync_groups
 
 
 @admin.action(description="Refresh status from gateway", permissions=["change"])
@@ -29,3 +30,23 @@ def refresh_status_from_gateway(modeladmin, request, queryset):
     skipped = queryset.count() - len(results)
     if skipped:
         modeladmin.message_user(request, f"Skipped {skipped} superseded session(s).", messages.INFO)
+
+
+@admin.action(description="Sync groups from gateway", permissions=["change"])
+def sync_groups_from_gateway(modeladmin, request, queryset):
+    report = sessions_sync_groups(queryset=queryset)
+    for outcome in report.outcomes:
+        if outcome.error:
+            modeladmin.message_user(request, f"{outcome.session}: {outcome.error}", messages.ERROR)
+            continue
+        result = outcome.result
+        level = messages.WARNING if result.pending_in_vanished else messages.SUCCESS
+        modeladmin.message_user(
+            request, f"{outcome.session}: groups synced ({result.summary()}).", level
+        )
+    if report.skipped:
+        modeladmin.message_user(
+            request,
+            f"Skipped {report.skipped} session(s) that are superseded or not connected.",
+            messages.INFO,
+        )

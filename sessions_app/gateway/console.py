@@ -2,6 +2,9 @@
 
 Pairing works without a gateway: the QR code is a placeholder, and the pairing page offers a
 button that "scans" it with a phone number (`simulate_scan`).
+
+It has no phone behind it, so it lists the groups the database already holds for a session as
+that session's groups: a sync keeps them as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import uuid
 
 import segno
 
-from sessions_app.gateway.base import BaseGatewayBackend, SessionStatus
+from sessions_app.gateway.base import BaseGatewayBackend, GatewayGroup, SessionStatus
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +65,15 @@ class GatewayBackend(BaseGatewayBackend):
     def simulate_scan(self, name: str, phone_number: str) -> SessionStatus:
         logger.info("WhatsApp session %s paired with %s (console backend)", name, phone_number)
         return SessionStatus(status="connected", phone_number=phone_number, raw_status="WORKING")
+
+    def list_groups(self, name: str) -> list[GatewayGroup]:
+        from sessions_app.models import WhatsAppGroup
+
+        known = WhatsAppGroup.objects.filter(
+            **{f"session__session_data__{self.session_key}": name},
+            session__superseded_by__isnull=True,
+            is_active=True,
+        ).values_list("group_jid", "name")
+        listed = [GatewayGroup(group_jid=jid, name=group_name) for jid, group_name in known]
+        logger.info("WhatsApp groups of %s: %d known (console backend)", name, len(listed))
+        return listed

@@ -1,7 +1,9 @@
 """Test backend: every send is appended to the module-level `outbox`.
 
 `statuses` maps a session name to the `SessionStatus` that `get_status` reports (connected when
-absent); `failures` maps a session name to an exception `send_text` raises instead of sending.
+absent); `failures` maps a session name to an exception `send_text` raises instead of sending;
+`groups` maps a session name to the groups `list_groups` answers, or to an exception it raises
+(a name without an entry is unknown to the gateway).
 
 Pairing: `start_session` records the session in `started` (its webhook, secret and metadata)
 and reports it connecting; `logout` reports it disconnected. A test "scans" the QR code with
@@ -17,7 +19,13 @@ import threading
 import uuid
 from dataclasses import dataclass
 
-from sessions_app.gateway.base import BaseGatewayBackend, GatewayError, SessionStatus
+from sessions_app.gateway.base import (
+    BaseGatewayBackend,
+    GatewayError,
+    GatewayGroup,
+    PermanentGatewayError,
+    SessionStatus,
+)
 from sessions_app.gateway.console import placeholder_qr_png
 
 
@@ -42,6 +50,7 @@ statuses: dict[str, SessionStatus] = {}
 failures: dict[str, GatewayError] = {}
 started: dict[str, StartedSession] = {}
 pairing_codes: list[tuple[str, str]] = []
+groups: dict[str, list[GatewayGroup] | GatewayError] = {}
 _lock = threading.Lock()
 
 _WAITING_FOR_SCAN = SessionStatus(status="connecting", raw_status="SCAN_QR_CODE")
@@ -58,7 +67,7 @@ def scan(name: str, phone_number: str) -> SessionStatus:
 
 
 def reset() -> None:
-    for state in (outbox, statuses, failures, started, pairing_codes):
+    for state in (outbox, statuses, failures, started, pairing_codes, groups):
         state.clear()
 
 
@@ -92,3 +101,11 @@ class GatewayBackend(BaseGatewayBackend):
 
     def logout(self, name: str) -> None:
         statuses[name] = SessionStatus(status="disconnected", raw_status="STOPPED")
+
+    def list_groups(self, name: str) -> list[GatewayGroup]:
+        listed = groups.get(name)
+        if listed is None:
+            raise PermanentGatewayError(f"The in-memory gateway has no session {name!r}.")
+        if isinstance(listed, GatewayError):
+            raise listed
+        return list(listed)

@@ -20,6 +20,7 @@ from django.conf import settings
 from sessions_app.gateway.base import (
     WAHA_STATUS_MAP,
     BaseGatewayBackend,
+    GatewayGroup,
     PermanentGatewayError,
     RetryableGatewayError,
     SessionNotReadyError,
@@ -85,6 +86,18 @@ class GatewayBackend(BaseGatewayBackend):
         return SessionStatus(
             status=status, phone_number=phone, raw_status=raw_status, identities=identities
         )
+
+    def list_groups(self, name: str) -> list[GatewayGroup]:
+        # Engines answer a list (WEBJS, GOWS) or an object keyed by group id (NOWEB).
+        body = self._call(
+            "GET", f"/api/{quote(name, safe='')}/groups", params={"exclude": "participants"}
+        )
+        items = list(body.values()) if isinstance(body, dict) else body
+        if not isinstance(items, list):
+            raise PermanentGatewayError(
+                "WAHA answered groups that are neither a list nor an object."
+            )
+        return [_waha_group(item) for item in items]
 
     # Pairing lifecycle ---------------------------------------------------------------------
 
@@ -249,3 +262,37 @@ def _message_id(body) -> str | None:
     if value is None and isinstance(body.get("key"), dict):
         value = body["key"].get("id")
     return str(value) if value else None
+
+
+def _waha_group(item) -> GatewayGroup:
+    """One group in any engine's shape: NOWEB `{id, subject, isCommunity, announce}`, GOWS
+    `{JID, Name, IsParent, IsAnnounce}`, WEBJS `{id: {_serialized}, name, groupMetadata}`."""
+    if not isinstance(item, dict):
+        raise PermanentGatewayError(f"WAHA listed a group that is not an object: {item!r:.80}")
+    meta = item.get("groupMetadata") if isinstance(item.get("groupMetadata"), dict) else {}
+    jid = item.get("id", item.get("JID"))
+    if isinstance(jid, dict):
+        jid = jid.get("_serialized")
+    if not isinstance(jid, str) or not jid:
+        raise PermanentGatewayError("WAHA listed a group without an id.")
+    name = next(
+        (
+            v
+            for v in (item.get("subject"), item.get("Name"), item.get("name"), meta.get("subject"))
+            if isinstance(v, str) and v
+        ),
+        "",
+    )
+    return GatewayGroup(
+        group_jid=jid,
+        name=name,
+        is_community=True
+        in (item.get("isCommunity"), item.get("IsParent"), meta.get("isParentGroup")),
+        is_announcement=True
+        in (
+            item.get("announce"),
+            item.get("isCommunityAnnounce"),
+            item.get("IsAnnounce"),
+            meta.get("announce"),
+        ),
+    )

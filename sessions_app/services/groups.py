@@ -1,0 +1,260 @@
+"""A session's groups, read from the gateway.
+
+`sync_groups` is the one service behind the automatic sync after a connect, the admin action
+and `manage.py sync_groups`. It upserts the gateway's groups by (session, `group_jid`), keeps
+what the gateway no longer lists as inactive history, and never touches a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from django.db import router, transaction
+from django.db.models import Count, IntegerField, Q, QuerySet, Value
+
+from sessions_app.gateway import BaseGatewayBackend, GatewayError, GatewayGroup, get_gateway
+from sessions_app.models import WhatsAppGroup, WhatsAppSession
+from sessions_app.references import GROUP_MODEL, RepointOnMerge, references_to
+
+logger = logging.getLogger(__name__)
+
+GROUP_JID_SUFFIX = "@g.us"
+SYNC_COUNT_KEYS = (
+    "created",
+    "renamed",
+    "reactivated",
+    "deactivated",
+    "unchanged",
+    "communities_skipped",
+)
+_NAME_MAX = WhatsAppGroup._meta.get_field("name").max_length
+
+
+class GroupSyncError(Exception):
+    """A sync that could not run; `str(exc)` is a one-line reason and nothing changed."""
+
+
+@dataclass(frozen=True)
+class VanishedGroup:
+    """A group the gateway no longer lists, made inactive, with what still waits on it."""
+
+    id: object
+    group_jid: str
+    name: str
+    pending_messages: int
+
+
+@dataclass
+class GroupSyncResult:
+    session: WhatsAppSession
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(SYNC_COUNT_KEYS, 0))
+    vanished: list[VanishedGroup] = field(default_factory=list)
+
+    @property
+    def pending_in_vanished(self) -> int:
+        return sum(group.pending_messages for group in self.vanished)
+
+    def summary(self) -> str:
+        parts = [f"{key.replace('_', ' ')} {n}" for key, n in self.counts.items() if n]
+        if self.pending_in_vanished:
+            parts.append(f"{self.pending_in_vanished} pending message(s) in groups now inactive")
+        return ", ".join(parts) or "no groups"
+
+
+def sync_groups(
+    session: WhatsAppSession, *, gateway: BaseGatewayBackend | None = None
+) -> GroupSyncResult:
+    """Make `session`'s groups what the gateway lists for it.
+
+    New groups are created active; known ones get the gateway's name and become active again;
+    groups it no longer lists become inactive (never deleted) and are reported with their
+    pending messages. Community parent groups are skipped (WhatsApp refuses sends to them);
+    announcement groups are kept. Only a connected, live session is synced. Raises
+    GroupSyncError, changing nothing, when the gateway fails or the session cannot be synced.
+    """
+    own_gateway = gateway is None
+    gateway = gateway or get_gateway()
+    try:
+        name = gateway.name_of(session)
+        if not name:
+            raise GroupSyncError(
+                f'Session {session.pk} has no "{gateway.session_key}" in session_data: '
+                "the gateway does not know it."
+            )
+        _refuse_unless_live(_current(session))
+        try:
+            listed = gateway.list_groups(name)
+        except GatewayError as exc:
+            raise GroupSyncError(f"Groups of session {session.pk} were not synced: {exc}") from exc
+    finally:
+        if own_gateway:
+            gateway.close()
+    sendable, communities = _sendable(listed)
+    result = _apply(session, sendable)
+    result.counts["communities_skipped"] = communities
+    logger.info("Synced groups of session %s (%s): %s", session.pk, name, result.counts)
+    for group in result.vanished:
+        if group.pending_messages:
+            logger.warning(
+                "Group %s (%s) of session %s is no longer listed by the gateway; %d pending "
+                "message(s) wait on it",
+                group.group_jid,
+                group.name,
+                session.pk,
+                group.pending_messages,
+            )
+    return result
+
+
+def _current(session: WhatsAppSession, *, lock: bool = False) -> WhatsAppSession:
+    sessions = WhatsAppSession.objects.using(router.db_for_write(WhatsAppSession))
+    if lock:
+        # The lock a migration takes: a sync and a migration of this session run one at a time.
+        sessions = sessions.select_for_update(no_key=True)
+    current = sessions.filter(pk=session.pk).first()
+    if current is None:
+        raise GroupSyncError(f"Session {session.pk} does not exist.")
+    return current
+
+
+def _refuse_unless_live(session: WhatsAppSession) -> None:
+    if session.superseded_by_id is not None:
+        raise GroupSyncError(
+            f"Session {session.pk} is superseded by {session.superseded_by_id}; "
+            "sync the live session instead."
+        )
+    if session.status != WhatsAppSession.Status.CONNECTED:
+        raise GroupSyncError(
+            f"Session {session.pk} is {session.status}; groups sync from a connected session."
+        )
+
+
+def _sendable(listed: list[GatewayGroup]) -> tuple[dict[str, str], int]:
+    """`group_jid` → name of the groups a message can go to, once each; and how many community
+    parents were left out."""
+    groups: dict[str, str] = {}
+    communities = 0
+    for group in listed:
+        jid = group.group_jid.strip()
+        if not jid.endswith(GROUP_JID_SUFFIX):
+            continue  # a chat, a channel or a broadcast list, not a group
+        if group.is_community:
+            communities += 1
+            continue
+        groups[jid] = (group.name or "").strip()[:_NAME_MAX]
+    return groups, communities
+
+
+def _apply(session: WhatsAppSession, listed: dict[str, str]) -> GroupSyncResult:
+    """Write what the gateway listed, in one transaction holding the session's lock; the number
+    of statements does not grow with the number of groups."""
+    using = router.db_for_write(WhatsAppGroup)
+    with transaction.atomic(using=using):
+        current = _current(session, lock=True)
+        _refuse_unless_live(current)  # a migration may have superseded it meanwhile
+        result = GroupSyncResult(session=current)
+        counts = result.counts
+        groups = WhatsAppGroup.objects.using(using)
+        # An active row of a `group_jid` wins over inactive history of the same one.
+        rows = groups.filter(session=current).order_by("is_active", "created_at")
+        known = {g.group_jid: g for g in rows}
+
+        created = [
+            WhatsAppGroup(session=current, group_jid=jid, name=name, is_active=True)
+            for jid, name in listed.items()
+            if jid not in known
+        ]
+        groups.bulk_create(created)
+        counts["created"] = len(created)
+
+        changed = []
+        for jid, name in listed.items():
+            group = known.get(jid)
+            if group is None:
+                continue
+            renamed = bool(name) and name != group.name
+            if renamed or not group.is_active:
+                counts["renamed"] += renamed
+                counts["reactivated"] += not group.is_active
+                group.name = name or group.name
+                group.is_active = True
+                changed.append(group)
+            else:
+                counts["unchanged"] += 1
+        groups.bulk_update(changed, ["name", "is_active"])
+
+        vanished = _with_pending_counts(
+            groups.filter(session=current, is_active=True).exclude(group_jid__in=list(listed))
+        )
+        result.vanished = [
+            VanishedGroup(g.pk, g.group_jid, g.name, g.pending_messages) for g in vanished
+        ]
+        groups.filter(pk__in=[g.id for g in result.vanished]).update(is_active=False)
+        counts["deactivated"] = len(result.vanished)
+    return result
+
+
+def _with_pending_counts(groups: QuerySet) -> QuerySet:
+    """`groups` annotated with `pending_messages`: the rows a merge would carry along (the
+    registry's `RepointOnMerge` references), as staff count them."""
+    total = Value(0, output_field=IntegerField())
+    for ref in references_to(GROUP_MODEL):
+        if isinstance(ref.rule, RepointOnMerge):
+            related = ref.field.related_query_name()
+            where = Q(**{f"{related}__{lookup}": value for lookup, value in ref.rule.where.items()})
+            total = total + Count(related, filter=where, distinct=True)
+    return groups.annotate(pending_messages=total)
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    session: WhatsAppSession
+    result: GroupSyncResult | None = None
+    error: str = ""
+
+
+@dataclass
+class SyncReport:
+    outcomes: list[SyncOutcome] = field(default_factory=list)
+    skipped: int = 0  # sessions not synced because they are superseded or not connected
+
+    @property
+    def failed(self) -> list[SyncOutcome]:
+        return [outcome for outcome in self.outcomes if outcome.error]
+
+
+def sessions_sync_groups(*, queryset: QuerySet[WhatsAppSession]) -> SyncReport:
+    """Sync the groups of every connected, live session of `queryset`, each on its own: one
+    that cannot be synced is reported with its reason and the others go on."""
+    live = Q(superseded_by__isnull=True, status=WhatsAppSession.Status.CONNECTED)
+    report = SyncReport(skipped=queryset.exclude(live).count())
+    gateway = get_gateway()
+    try:
+        for session in queryset.filter(live).order_by("created_at", "pk"):
+            try:
+                report.outcomes.append(SyncOutcome(session, sync_groups(session, gateway=gateway)))
+            except GroupSyncError as exc:
+                report.outcomes.append(SyncOutcome(session, error=str(exc)))
+    finally:
+        gateway.close()
+    return report
+
+
+def sync_groups_after_connect(session_id: object) -> GroupSyncResult | None:
+    """The automatic sync right after `session_id` connected (and adopted its predecessors).
+
+    Never raises: the connect it follows has happened whatever the gateway answers. A sync that
+    could not run is logged with its reason; the admin action or `manage.py sync_groups` runs it
+    again.
+    """
+    session = WhatsAppSession.objects.filter(pk=session_id).first()
+    if session is None:
+        return None
+    try:
+        return sync_groups(session)
+    except GroupSyncError as exc:
+        logger.warning("Automatic group sync skipped: %s", exc)
+    except Exception:
+        logger.exception("Automatic group sync of session %s failed", session_id)
+    return None
