@@ -65,7 +65,7 @@ def _get(model, value: str, label: str):
     try:
         found = model.objects.filter(pk=value.strip()).first()
     except ValidationError as exc:
-        raise CommandError(f"{value!r} is not a {label} id.") from exc
+        raise CommandError(f"{value!r} is not a valid id for --{label}.") from exc
     if found is None:
         raise CommandError(f"No {label} has id {value}.")
     return found
