@@ -181,26 +181,37 @@ def test_the_number_of_statements_does_not_grow_with_the_groups(settings):
         assert statements[0] == statements[1]
 
 
+def reconnected(gateway, listed: list[Listed]):
+    """A phone's disconnected session with a group and its pending message, and the phone's new
+    session, still connecting, whose gateway lists `listed`."""
+    old = WhatsAppSessionFactory(
+        phone_number=PHONE, status=Status.DISCONNECTED, session_data=gateway.session_data("a-1")
+    )
+    group = WhatsAppGroupFactory(session=old, group_jid="111@g.us", name="Turma A")
+    message = pending_message(group)
+    new = WhatsAppSessionFactory(
+        organization=old.organization,
+        phone_number=None,
+        status=Status.CONNECTING,
+        session_data=gateway.session_data("a-2"),
+    )
+    gateway.list("a-2", listed)
+    return old, new, group, message
+
+
+def connected_without_signal(session) -> None:
+    """Connected by `QuerySet.update`: nothing runs until the test says so."""
+    WhatsAppSession.objects.filter(pk=session.pk).update(
+        status=Status.CONNECTED, phone_number=PHONE, connected_at=timezone.now()
+    )
+    session.refresh_from_db()
+
+
 class TestRacingAMigration:
     """The sync and a reconnect's migration, in either order, leave one active group per
     `group_jid` on the live session, with the pending messages on it."""
 
-    def reconnected(self, gateway):
-        old = WhatsAppSessionFactory(
-            phone_number=PHONE,
-            status=Status.DISCONNECTED,
-            session_data=gateway.session_data("aurora-1"),
-        )
-        group = WhatsAppGroupFactory(session=old, group_jid="111@g.us", name="Turma A")
-        message = pending_message(group)
-        new = WhatsAppSessionFactory(
-            organization=old.organization,
-            phone_number=None,
-            status=Status.CONNECTING,
-            session_data=gateway.session_data("aurora-2"),
-        )
-        gateway.list("aurora-2", [Listed("111@g.us", "Turma A"), Listed("222@g.us", "Turma B")])
-        return old, new, group, message
+    LISTED = [Listed("111@g.us", "Turma A"), Listed("222@g.us", "Turma B")]
 
     def assert_one_active_group_per_jid(self, new, message):
         active = WhatsAppGroup.objects.filter(session=new, is_active=True)
@@ -210,11 +221,8 @@ class TestRacingAMigration:
         assert message.group.is_active
 
     def test_sync_after_the_migration_updates_moved_groups_in_place(self, gateway):
-        _old, new, group, message = self.reconnected(gateway)
-        WhatsAppSession.objects.filter(pk=new.pk).update(
-            status=Status.CONNECTED, phone_number=PHONE
-        )
-        new.refresh_from_db()
+        _old, new, group, message = reconnected(gateway, self.LISTED)
+        connected_without_signal(new)
         adopt_predecessors(new, trigger=SessionMigration.Trigger.AUTOMATIC)
 
         result = sync_groups(new)
@@ -227,11 +235,8 @@ class TestRacingAMigration:
         self.assert_one_active_group_per_jid(new, message)
 
     def test_sync_before_the_migration_is_merged(self, gateway):
-        old, new, group, message = self.reconnected(gateway)
-        WhatsAppSession.objects.filter(pk=new.pk).update(
-            status=Status.CONNECTED, phone_number=PHONE
-        )
-        new.refresh_from_db()
+        old, new, group, message = reconnected(gateway, self.LISTED)
+        connected_without_signal(new)
 
         sync_groups(new)
         [result] = adopt_predecessors(new, trigger=SessionMigration.Trigger.AUTOMATIC)
@@ -244,7 +249,7 @@ class TestRacingAMigration:
     def test_the_automatic_path_syncs_after_it_moved(
         self, gateway, django_capture_on_commit_callbacks
     ):
-        _old, new, group, message = self.reconnected(gateway)
+        _old, new, group, message = reconnected(gateway, self.LISTED)
 
         with django_capture_on_commit_callbacks(execute=True):
             apply_status_report(new, Status.CONNECTED, "5511987654321@c.us")
@@ -257,8 +262,8 @@ class TestRacingAMigration:
     def test_a_failed_automatic_sync_keeps_the_connect_and_the_move(
         self, gateway, django_capture_on_commit_callbacks, caplog
     ):
-        _old, new, group, _message = self.reconnected(gateway)
-        gateway.fail("aurora-2")
+        _old, new, group, _message = reconnected(gateway, self.LISTED)
+        gateway.fail("a-2")
 
         with django_capture_on_commit_callbacks(execute=True):
             apply_status_report(new, Status.CONNECTED, "5511987654321@c.us")
@@ -276,22 +281,10 @@ def test_a_sync_waiting_on_the_gateway_while_the_migration_runs(settings):
     """The sync asks the gateway before the migration and writes after it: the moved group is
     updated in place, so the live session still has one group per `group_jid`."""
     with gateway_under_test("vps", settings) as gateway:
-        old = WhatsAppSessionFactory(
-            phone_number=PHONE, status=Status.DISCONNECTED, session_data={"vps_session_id": "a-1"}
+        _old, new, group, message = reconnected(
+            gateway, [Listed("111@g.us", "Turma A renamed"), Listed("222@g.us", "B")]
         )
-        group = WhatsAppGroupFactory(session=old, group_jid="111@g.us", name="Turma A")
-        message = pending_message(group)
-        new = WhatsAppSessionFactory(
-            organization=old.organization,
-            phone_number=None,
-            status=Status.CONNECTING,
-            session_data={"vps_session_id": "a-2"},
-        )
-        WhatsAppSession.objects.filter(pk=new.pk).update(
-            status=Status.CONNECTED, phone_number=PHONE, connected_at=timezone.now()
-        )
-        new.refresh_from_db()
-        gateway.list("a-2", [Listed("111@g.us", "Turma A renamed"), Listed("222@g.us", "B")])
+        connected_without_signal(new)
         gateway.server.delay = 1.0  # the gateway answers slowly
         outcome = {}
 

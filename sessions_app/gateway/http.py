@@ -15,15 +15,19 @@ import httpx
 from django.conf import settings
 from django.utils import timezone
 
-from sessions_app.gateway.base import PermanentGatewayError, RetryableGatewayError
+from sessions_app.gateway.base import (
+    BaseGatewayBackend,
+    PermanentGatewayError,
+    RetryableGatewayError,
+)
 
 _MAX_REASON = 300
 RETRY_LATER_STATUSES = (408, 429)
 
 
-class JsonHttpGateway:
-    """A JSON API at `WHATSAPP_GATEWAY_URL`, its key in `api_key_header`; `label` names the
-    gateway in every error message."""
+class HttpGatewayBackend(BaseGatewayBackend):
+    """A backend for a JSON API at `WHATSAPP_GATEWAY_URL`, its key in `api_key_header`; `label`
+    names the gateway in every error message."""
 
     label = "The gateway"
     api_key_header = "X-Api-Key"
@@ -34,7 +38,9 @@ class JsonHttpGateway:
         base_url: str | None = None,
         api_key: str | None = None,
         timeout: float | None = None,
+        **kwargs,
     ) -> None:
+        super().__init__(**kwargs)
         headers = {"Accept": "application/json"}
         api_key = settings.WHATSAPP_GATEWAY_API_KEY if api_key is None else api_key
         if api_key:

@@ -24,13 +24,12 @@ import segno
 
 from sessions_app.gateway.base import (
     VPS_SESSION_KEY,
-    BaseGatewayBackend,
     GatewayGroup,
     PermanentGatewayError,
     RetryableGatewayError,
     SessionStatus,
 )
-from sessions_app.gateway.http import JsonHttpGateway
+from sessions_app.gateway.http import HttpGatewayBackend
 
 # The service's states in the product's terms: a session showing a QR code waits for a scan.
 VPS_STATUS_MAP = {
@@ -55,21 +54,10 @@ def vps_phone(value: object) -> str | None:
     return str(value) if isinstance(value, str | int) else None
 
 
-class GatewayBackend(JsonHttpGateway, BaseGatewayBackend):
+class GatewayBackend(HttpGatewayBackend):
     label = "The VPS gateway"
     api_key_header = "X-API-Key"
     session_key = VPS_SESSION_KEY
-
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        **kwargs,
-    ) -> None:
-        BaseGatewayBackend.__init__(self, **kwargs)
-        JsonHttpGateway.__init__(self, base_url=base_url, api_key=api_key, timeout=timeout)
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         response = self.request(
