@@ -6,4 +6,5 @@ app_name = "sessions_app"
 
 urlpatterns = [
     path("whatsapp/", views.whatsapp_webhook, name="whatsapp_webhook"),
+    path("vps/", views.vps_webhook, name="vps_webhook"),
 ]

@@ -6,9 +6,11 @@ from django.views.decorators.http import require_POST
 
 from sessions_app.services.gateway_status import (
     WEBHOOK_MAX_BYTES,
+    WebhookOutcome,
     WebhookRefused,
     webhook_receive,
 )
+from sessions_app.services.vps_webhook import vps_webhook_receive
 
 
 def read_webhook_body(request: HttpRequest) -> bytes:
@@ -42,6 +44,17 @@ def refusal(refused: WebhookRefused) -> JsonResponse:
     return JsonResponse({"error": str(refused)}, status=refused.status)
 
 
+def acknowledgement(outcome: WebhookOutcome) -> JsonResponse:
+    # Stale, duplicate and ignored reports are acknowledged (200): the gateway must not retry.
+    answer = {
+        "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
+        "event": outcome.event,
+    }
+    if outcome.session is not None:
+        answer.update(session=str(outcome.session.pk), state=outcome.session.status)
+    return JsonResponse(answer, status=HTTPStatus.OK)
+
+
 @csrf_exempt  # the gateway signs its calls (X-Webhook-Hmac) instead of carrying a CSRF token
 @require_POST
 def whatsapp_webhook(request: HttpRequest) -> JsonResponse:
@@ -51,11 +64,16 @@ def whatsapp_webhook(request: HttpRequest) -> JsonResponse:
         outcome = webhook_receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
     except WebhookRefused as refused:
         return refusal(refused)
-    # Stale, duplicate and ignored reports are acknowledged (200): the gateway must not retry.
-    answer = {
-        "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
-        "event": outcome.event,
-    }
-    if outcome.session is not None:
-        answer.update(session=str(outcome.session.pk), state=outcome.session.status)
-    return JsonResponse(answer, status=HTTPStatus.OK)
+    return acknowledgement(outcome)
+
+
+@csrf_exempt  # the service signs its calls (X-Webhook-Hmac) instead of carrying a CSRF token
+@require_POST
+def vps_webhook(request: HttpRequest) -> JsonResponse:
+    """The original system's gateway service: a status report updates the session it names."""
+    try:
+        body = read_webhook_body(request)
+        outcome = vps_webhook_receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
+    except WebhookRefused as refused:
+        return refusal(refused)
+    return acknowledgement(outcome)
