@@ -156,33 +156,32 @@ def _apply(session: WhatsAppSession, listed: dict[str, str]) -> GroupSyncResult:
         result = GroupSyncResult(session=current)
         counts = result.counts
         groups = WhatsAppGroup.objects.using(using)
-        # An active row of a `group_jid` wins over inactive history of the same one.
-        rows = groups.filter(session=current).order_by("is_active", "created_at")
-        known = {g.group_jid: g for g in rows}
+        rows = groups.filter(session=current).values_list("group_jid", "name", "is_active")
+        known = {jid: name for jid, name, _ in rows}
+        active = {jid for jid, _, is_active in rows if is_active}
 
-        created = [
-            WhatsAppGroup(session=current, group_jid=jid, name=name, is_active=True)
-            for jid, name in listed.items()
-            if jid not in known
-        ]
-        groups.bulk_create(created)
-        counts["created"] = len(created)
-
-        changed = []
+        upserts = []
         for jid, name in listed.items():
-            group = known.get(jid)
-            if group is None:
-                continue
-            renamed = bool(name) and name != group.name
-            if renamed or not group.is_active:
-                counts["renamed"] += renamed
-                counts["reactivated"] += not group.is_active
-                group.name = name or group.name
-                group.is_active = True
-                changed.append(group)
+            if jid not in known:
+                counts["created"] += 1
+            elif (name and name != known[jid]) or jid not in active:
+                counts["renamed"] += bool(name) and name != known[jid]
+                counts["reactivated"] += jid not in active
             else:
                 counts["unchanged"] += 1
-        groups.bulk_update(changed, ["name", "is_active"])
+                continue
+            upserts.append(
+                WhatsAppGroup(
+                    session=current, group_jid=jid, name=name or known.get(jid, ""), is_active=True
+                )
+            )
+        # One INSERT … ON CONFLICT DO UPDATE for the new, renamed and returning groups.
+        groups.bulk_create(
+            upserts,
+            update_conflicts=True,
+            unique_fields=["session", "group_jid"],
+            update_fields=["name", "is_active"],
+        )
 
         vanished = _with_pending_counts(
             groups.filter(session=current, is_active=True).exclude(group_jid__in=list(listed))
