@@ -110,12 +110,6 @@ class BaseGatewayBackend:
     def __init__(self, **kwargs) -> None:
         self.options = kwargs
 
-    def name_of(self, session) -> str | None:
-        """This gateway's name for `session` (`session_data[session_key]`), or None."""
-        data = session.session_data if isinstance(session.session_data, dict) else {}
-        name = data.get(self.session_key)
-        return name if isinstance(name, str) and name else None
-
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         """Post `text` to `chat_id` through `session_name`; return the gateway's message id,
         or "" when the gateway accepted the message without giving one."""

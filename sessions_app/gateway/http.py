@@ -8,17 +8,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import email.utils
-
 import httpx
 from django.conf import settings
-from django.utils import timezone
 
 from sessions_app.gateway.base import (
     BaseGatewayBackend,
     PermanentGatewayError,
     RetryableGatewayError,
+    parse_retry_after,
 )
 
 _MAX_REASON = 300
@@ -69,7 +66,7 @@ class HttpGatewayBackend(BaseGatewayBackend):
         if code >= 500 or code in RETRY_LATER_STATUSES:
             raise RetryableGatewayError(
                 f"{self.label} answered {code} on {method} {path}: {response_reason(response)}",
-                retry_after=retry_after(response),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if code >= 400:
             raise PermanentGatewayError(
@@ -86,23 +83,6 @@ class HttpGatewayBackend(BaseGatewayBackend):
             raise PermanentGatewayError(
                 f"{self.label} answered {method} {path} with malformed JSON."
             ) from exc
-
-
-def retry_after(response: httpx.Response) -> dt.timedelta | None:
-    """The wait a `Retry-After` header asks for, in seconds or as an HTTP date; None if absent
-    or unreadable. A date in the past asks for no wait."""
-    value = (response.headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return dt.timedelta(seconds=int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(when - timezone.now(), dt.timedelta(0))
 
 
 def response_reason(response: httpx.Response) -> str:

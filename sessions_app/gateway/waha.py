@@ -27,10 +27,10 @@ from sessions_app.gateway.base import (
     SessionStatus,
     parse_retry_after,
 )
+from sessions_app.gateway.http import response_reason as _reason
 
 logger = logging.getLogger(__name__)
 
-_MAX_REASON = 300
 _RATE_LIMITED = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT)
 
 
@@ -222,24 +222,6 @@ def read_me(me) -> tuple[str | None, dict[str, str]]:
         identities.setdefault("lid", phone)
         phone = None
     return phone or me.get("jid") or None, identities
-
-
-def _reason(response: httpx.Response) -> str:
-    """The gateway's own message, on one line and short enough to keep on a message row."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text
-    else:
-        text = (
-            body.get("message") or body.get("error") or str(body)
-            if isinstance(body, dict)
-            else str(body)
-        )
-        if isinstance(text, list):
-            text = "; ".join(map(str, text))
-    text = " ".join(str(text).split()) or response.reason_phrase
-    return text[:_MAX_REASON]
 
 
 def _about_session_status(response: httpx.Response) -> bool:

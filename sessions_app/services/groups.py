@@ -76,7 +76,7 @@ def sync_groups(
     own_gateway = gateway is None
     gateway = gateway or get_gateway()
     try:
-        name = gateway.name_of(session)
+        name = session.gateway_name(gateway.session_key)
         if not name:
             raise GroupSyncError(
                 f'Session {session.pk} has no "{gateway.session_key}" in session_data: '
