@@ -15,11 +15,9 @@ from http import HTTPStatus
 from urllib.parse import quote
 
 import httpx
-from django.conf import settings
 
 from sessions_app.gateway.base import (
     WAHA_STATUS_MAP,
-    BaseGatewayBackend,
     GatewayGroup,
     PermanentGatewayError,
     RetryableGatewayError,
@@ -27,6 +25,7 @@ from sessions_app.gateway.base import (
     SessionStatus,
     parse_retry_after,
 )
+from sessions_app.gateway.http import HttpGatewayBackend
 from sessions_app.gateway.http import response_reason as _reason
 
 logger = logging.getLogger(__name__)
@@ -34,29 +33,9 @@ logger = logging.getLogger(__name__)
 _RATE_LIMITED = (HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.REQUEST_TIMEOUT)
 
 
-class GatewayBackend(BaseGatewayBackend):
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        headers = {"Accept": "application/json"}
-        api_key = settings.WHATSAPP_GATEWAY_API_KEY if api_key is None else api_key
-        if api_key:
-            headers["X-Api-Key"] = api_key
-        # One client per backend keeps the connection alive across a dispatcher's sends.
-        self.client = httpx.Client(
-            base_url=(base_url or settings.WHATSAPP_GATEWAY_URL).rstrip("/"),
-            headers=headers,
-            timeout=settings.WHATSAPP_GATEWAY_TIMEOUT if timeout is None else timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+class GatewayBackend(HttpGatewayBackend):
+    label = "WAHA"
+    api_key_header = "X-Api-Key"
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         # Accepted is sent, id or not: sending it again could deliver it twice.
