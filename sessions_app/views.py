@@ -1,3 +1,4 @@
+from collections.abc import Callable
 from http import HTTPStatus
 
 from django.http import HttpRequest, JsonResponse
@@ -40,40 +41,35 @@ def read_webhook_body(request: HttpRequest) -> bytes:
     return b"".join(chunks)
 
 
-def refusal(refused: WebhookRefused) -> JsonResponse:
-    return JsonResponse({"error": str(refused)}, status=refused.status)
+def signed_webhook(receive: Callable[..., WebhookOutcome], doc: str):
+    """A webhook view: the body read within its limit, checked and applied by `receive`, and
+    answered 200 with the outcome or with the refusal's 4xx and one-line reason."""
+
+    @csrf_exempt  # the gateway signs its calls (X-Webhook-Hmac) instead of a CSRF token
+    @require_POST
+    def webhook(request: HttpRequest) -> JsonResponse:
+        try:
+            body = read_webhook_body(request)
+            outcome = receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
+        except WebhookRefused as refused:
+            return JsonResponse({"error": str(refused)}, status=refused.status)
+        # Stale, duplicate and ignored reports are acknowledged (200): no retry needed.
+        answer = {
+            "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
+            "event": outcome.event,
+        }
+        if outcome.session is not None:
+            answer.update(session=str(outcome.session.pk), state=outcome.session.status)
+        return JsonResponse(answer, status=HTTPStatus.OK)
+
+    webhook.__doc__ = doc
+    return webhook
 
 
-def acknowledgement(outcome: WebhookOutcome) -> JsonResponse:
-    # Stale, duplicate and ignored reports are acknowledged (200): the gateway must not retry.
-    answer = {
-        "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
-        "event": outcome.event,
-    }
-    if outcome.session is not None:
-        answer.update(session=str(outcome.session.pk), state=outcome.session.status)
-    return JsonResponse(answer, status=HTTPStatus.OK)
-
-
-@csrf_exempt  # the gateway signs its calls (X-Webhook-Hmac) instead of carrying a CSRF token
-@require_POST
-def whatsapp_webhook(request: HttpRequest) -> JsonResponse:
-    """WAHA's webhook: `session.status` events update the session they name."""
-    try:
-        body = read_webhook_body(request)
-        outcome = webhook_receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
-    except WebhookRefused as refused:
-        return refusal(refused)
-    return acknowledgement(outcome)
-
-
-@csrf_exempt  # the service signs its calls (X-Webhook-Hmac) instead of carrying a CSRF token
-@require_POST
-def vps_webhook(request: HttpRequest) -> JsonResponse:
-    """The original system's gateway service: a status report updates the session it names."""
-    try:
-        body = read_webhook_body(request)
-        outcome = vps_webhook_receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
-    except WebhookRefused as refused:
-        return refusal(refused)
-    return acknowledgement(outcome)
+whatsapp_webhook = signed_webhook(
+    webhook_receive, "WAHA's webhook: `session.status` events update the session they name."
+)
+vps_webhook = signed_webhook(
+    vps_webhook_receive,
+    "The original system's gateway service: a status report updates the session it names.",
+)
