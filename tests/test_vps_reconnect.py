@@ -11,6 +11,12 @@ from django.utils import timezone
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.gateway import get_gateway
 from sessions_app.models import SessionMigration, WhatsAppGroup, WhatsAppSession
+from sessions_app.services.pairing import (
+    SessionLifecycleError,
+    pairing_qr,
+    pairing_request_code,
+    pairing_start,
+)
 from tests.factories import (
     NotificationCampaignFactory,
     ScheduledWhatsAppMessageFactory,
@@ -25,7 +31,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 SECRET = "vps-webhook-secret"
 API_KEY = "vps-api-key"
-OLD, NEW = "wa_0b7f5f0e-aaaa-4000-8000-000000000001", "wa_0b7f5f0e-bbbb-4000-8000-000000000002"
+OLD = "wa_0b7f5f0e-aaaa-4000-8000-000000000001"
 
 
 @pytest.fixture
@@ -71,27 +77,25 @@ def test_reconnect_end_to_end(client, vps, django_capture_on_commit_callbacks):
     old.refresh_from_db()
     assert old.status == WhatsAppSession.Status.DISCONNECTED
 
-    # 2. Staff pair it again: a new session row, started on the service, showing its QR code.
-    new = WhatsAppSessionFactory(
-        organization=organization,
-        status=WhatsAppSession.Status.CONNECTING,
-        phone_number=None,
-        connected_at=None,
-        session_data={"vps_session_id": NEW},
-    )
-    get_gateway().start_session(NEW, webhook_url="", webhook_secret="", metadata={})
-    assert get_gateway().get_qr(NEW).startswith(b"\x89PNG")
-    assert report(client, vps, NEW).status_code == HTTPStatus.OK  # "qr"
-    vps.groups[NEW] = [
+    # 2. Staff pair it again from the admin's pairing service: a new session row, started on
+    # the service, showing its QR code; the service has no "link with phone number" code.
+    new = pairing_start(organization=organization, predecessor=old)
+    name = new.session_data["vps_session_id"]
+    assert (vps.requests[-1].path, vps.requests[-1].json) == ("/connect", {"sessionId": name})
+    assert pairing_qr(session=new).startswith(b"\x89PNG")
+    with pytest.raises(SessionLifecycleError, match="scan the QR code instead"):
+        pairing_request_code(session=new, phone_number="+5511987654321")
+    assert report(client, vps, name).status_code == HTTPStatus.OK  # "qr"
+    vps.groups[name] = [
         {"id": group.group_jid, "subject": "Turma (2026)", "participants": 40, "isAdmin": True},
         {"jid": "120363000000000222@g.us", "subject": "Avisos", "isCommunityAnnounce": True},
         {"groupId": "120363000000000333@g.us", "subject": "Comunidade", "isCommunity": True},
     ]
 
     # 3. The phone scans; the service reports it connected over the signed webhook.
-    vps.scan(NEW, "5511987654321@s.whatsapp.net")
+    vps.scan(name, "5511987654321@s.whatsapp.net")
     with django_capture_on_commit_callbacks(execute=True):
-        response = report(client, vps, NEW)
+        response = report(client, vps, name)
     assert response.status_code == HTTPStatus.OK
 
     # Everything moved, in one audited migration.
@@ -113,14 +117,14 @@ def test_reconnect_end_to_end(client, vps, django_capture_on_commit_callbacks):
     assert dict(
         WhatsAppGroup.objects.filter(session=new, is_active=True).values_list("group_jid", "name")
     ) == {group.group_jid: "Turma (2026)", "120363000000000222@g.us": "Avisos"}
-    assert vps.requests[-1].path == f"/groups/{NEW}"
+    assert vps.requests[-1].path == f"/groups/{name}"
 
     # 5. The dispatcher sends the due webinar reminder through the new session to the group.
     call_command("process_message_queue", verbosity=0)
 
     [sent] = vps.sends()
     assert sent.json == {
-        "sessionId": NEW,
+        "sessionId": name,
         "phone": group.group_jid,
         "message": "Webinar starts in one hour",
     }
