@@ -104,9 +104,9 @@ class FakeGateway:
 
             def _answer(self, status: int, body, headers: dict | None = None) -> None:
                 data = body if isinstance(body, bytes) else json.dumps(body).encode()
+                headers = {"Content-Type": "application/json", **(headers or {})}
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                for name, value in (headers or {}).items():
+                for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
