@@ -78,6 +78,9 @@ class FakeGateway:
             def do_POST(self):
                 self._handle("POST")
 
+            def do_PUT(self):
+                self._handle("PUT")
+
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""

@@ -1,4 +1,5 @@
-"""A fake WAHA gateway: a real HTTP server on loopback, in a thread, recording every request.
+"""A fake WAHA gateway: a real HTTP server on loopback, in a thread, recording every request
+(`tests.fake_http.FakeGateway`).
 
 `server.statuses[name]` is what `GET /api/sessions/{name}` answers (404 when absent);
 `server.sessions[name]` is the configuration a session was created with (`POST /api/sessions`,
@@ -14,58 +15,31 @@ the WEBJS and GOWS engines answer, or an object keyed by group id as NOWEB does.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import io
 import json
-import threading
 import time
 import uuid
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote
 
 import httpx
 import segno
 
+from tests.fake_http import FakeGateway, RecordedRequest
 
-@dataclass
-class RecordedRequest:
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: object
-    at: float = field(default_factory=time.time)
+__all__ = ["FakeWaha", "RecordedRequest"]
 
 
-class FakeWaha:
+class FakeWaha(FakeGateway):
+    api_key_header = "X-Api-Key"
+
     def __init__(self, *, api_key: str = "test-api-key", delay: float = 0.0) -> None:
-        self.api_key = api_key
-        self.delay = delay
-        self.requests: list[RecordedRequest] = []  # every request, answered or not
+        super().__init__(api_key=api_key, delay=delay)
         self.accepted: list[RecordedRequest] = []  # the sendText calls answered with an id
         self.statuses: dict[str, dict] = {}
         self.sessions: dict[str, dict] = {}
         self.groups: dict[str, list | dict] = {}
-        self.script: list = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeWaha:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def sends(self) -> list[RecordedRequest]:
         with self._lock:
@@ -161,86 +135,27 @@ class FakeWaha:
 
     # -----------------------------------------------------------------------------------------
 
-    def _next_scripted(self):
-        with self._lock:
-            return self.script.pop(0) if self.script else None
-
-    def _handler_class(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            # One buffered write per answer, without Nagle: keep-alive calls take no 40 ms pause.
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):
-                self._handle("GET")
-
-            def do_POST(self):
-                self._handle("POST")
-
-            def do_PUT(self):
-                self._handle("PUT")
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                request = RecordedRequest(method, self.path, dict(self.headers), body)
-                with fake._lock:
-                    fake.requests.append(request)
-                scripted = fake._next_scripted()
-                if isinstance(scripted, int | float):
-                    time.sleep(scripted)
-                    scripted = None
-                if fake.delay:
-                    time.sleep(fake.delay)
-                if fake.api_key and self.headers.get("X-Api-Key") != fake.api_key:
-                    return self._answer(401, {"message": "Unauthorized", "statusCode": 401})
-                if scripted is not None:
-                    return self._answer(*scripted)
-                if method == "POST" and self.path == "/api/sendText":
-                    if not isinstance(body, dict) or not body.get("chatId"):
-                        # e.g. a client killed between the headers and the body
-                        return self._answer(400, {"message": "chatId is required"})
-                    chat = body["chatId"]
-                    request.at = time.time()
-                    with fake._lock:
-                        fake.accepted.append(request)
-                    return self._answer(201, {"id": f"true_{chat}_{uuid.uuid4().hex[:16].upper()}"})
-                lifecycle = fake._lifecycle(method, self.path, body)
-                if lifecycle is not None:
-                    return self._answer(*lifecycle)
-                if method == "GET" and self.path.startswith("/api/sessions/"):
-                    name = self.path.removeprefix("/api/sessions/")
-                    if name in fake.statuses:
-                        return self._answer(200, {"name": name, **fake.statuses[name]})
-                    return self._answer(404, {"message": f"Session '{name}' not found"})
-                path = self.path.split("?")[0]
-                if method == "GET" and path.startswith("/api/") and path.endswith("/groups"):
-                    name = path.removeprefix("/api/").removesuffix("/groups")
-                    if name in fake.groups:
-                        return self._answer(200, fake.groups[name])
-                    return self._answer(404, {"message": f"Session '{name}' not found"})
-                return self._answer(404, {"message": "Not found"})
-
-            def _answer(self, status: int, body, headers: dict | None = None) -> None:
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                headers = {"Content-Type": "application/json", **(headers or {})}
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                # The client may have given up already (a scripted stall past its timeout).
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(data)
-
-        return Handler
+    def route(self, method: str, path: str, query: dict, body, request: RecordedRequest):
+        if method == "POST" and path == "/api/sendText":
+            if not isinstance(body, dict) or not body.get("chatId"):
+                # e.g. a client killed between the headers and the body
+                return 400, {"message": "chatId is required"}
+            chat = body["chatId"]
+            request.at = time.time()
+            with self._lock:
+                self.accepted.append(request)
+            return 201, {"id": f"true_{chat}_{uuid.uuid4().hex[:16].upper()}"}
+        lifecycle = self._lifecycle(method, path, body)
+        if lifecycle is not None:
+            return lifecycle
+        if method == "GET" and path.startswith("/api/sessions/"):
+            name = path.removeprefix("/api/sessions/")
+            if name in self.statuses:
+                return 200, {"name": name, **self.statuses[name]}
+            return 404, {"message": f"Session '{name}' not found"}
+        if method == "GET" and path.startswith("/api/") and path.endswith("/groups"):
+            name = path.removeprefix("/api/").removesuffix("/groups")
+            if name in self.groups:
+                return 200, self.groups[name]
+            return 404, {"message": f"Session '{name}' not found"}
+        return 404, {"message": "Not found"}
