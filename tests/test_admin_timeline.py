@@ -1,6 +1,7 @@
 """A phone's timeline: every session of one phone, the moves between them, what is left."""
 
 import datetime as dt
+import itertools
 from http import HTTPStatus
 
 import pytest
@@ -44,7 +45,7 @@ def phone_chain(organization, *, sessions=3, phone=PHONE, name="aurora"):
         WhatsAppSession.objects.filter(pk=session.pk).update(created_at=connected_at)
         chain.append(session)
     migrations = []
-    for old, new in zip(chain, chain[1:], strict=False):
+    for old, new in itertools.pairwise(chain):
         WhatsAppSession.objects.filter(pk=old.pk).update(superseded_by=new)
         migration = factories.SessionMigrationFactory(
             old_session=old,
