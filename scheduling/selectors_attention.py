@@ -122,10 +122,10 @@ class DispatcherPulse:
 def dispatcher_pulse(*, now: dt.datetime) -> DispatcherPulse:
     """The last pass of any dispatcher, and how many passed recently. One query."""
     row = DispatcherHeartbeat.objects.aggregate(
-        last_pass_at=Max("last_pass_at"),
+        latest=Max("last_pass_at"),
         active=Count("pk", filter=Q(last_pass_at__gte=now - DISPATCHER_QUIET_AFTER)),
     )
-    return DispatcherPulse(**row)
+    return DispatcherPulse(last_pass_at=row["latest"], active=row["active"])
 
 
 @dataclass(frozen=True)
