@@ -26,7 +26,7 @@ def timeline_url(session) -> str | None:
     return reverse(f"admin:{URL_NAME}", args=[session.organization_id, session.phone_number])
 
 
-@admin.display(description="Phone", ordering="phone_number")
+@admin.display(description="Phone number", ordering="phone_number")
 def phone_timeline_link(session) -> str:
     """The sessions list's phone column, opening the phone's timeline."""
     url = timeline_url(session)
