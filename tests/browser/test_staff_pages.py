@@ -2,6 +2,7 @@
 
 import datetime as dt
 import random
+import re
 
 import pytest
 from django.utils import timezone
@@ -22,6 +23,30 @@ pytestmark = [
 
 SESSIONS = "/admin/sessions_app/whatsappsession/"
 Status = ScheduledWhatsAppMessage.Status
+# The pages under test, served as a deployment with a strict policy would serve them.
+OWN_PAGES = re.compile(
+    r".*/admin/(sessions_app/whatsappsession/timeline|scheduling/[a-z]+/attention)/"
+)
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'"
+
+
+@pytest.fixture
+def policed(page):
+    """`page`, with the timeline and Needs attention under a strict CSP; returns the violations."""
+
+    def with_policy(route):
+        response = route.fetch()
+        route.fulfill(
+            response=response, headers={**response.headers, "content-security-policy": CSP}
+        )
+
+    page.context.add_init_script(
+        "window.violations = [];"
+        "document.addEventListener('securitypolicyviolation',"
+        " (e) => window.violations.push(e.violatedDirective));"
+    )
+    page.route(OWN_PAGES, with_policy)
+    return lambda: page.evaluate("window.violations")
 
 
 @pytest.fixture
@@ -54,7 +79,7 @@ def scene():
     return scene
 
 
-def test_a_phones_timeline_from_the_sessions_list(page, log_in, screenshot, scene):
+def test_a_phones_timeline_from_the_sessions_list(page, log_in, screenshot, scene, policed):
     staff_member(scene.organization, username="marina.souza")
     log_in("marina.souza", PASSWORD)
 
@@ -74,6 +99,7 @@ def test_a_phones_timeline_from_the_sessions_list(page, log_in, screenshot, scen
     expect(rows.nth(3)).to_contain_text("Connected")
     expect(page.locator("#timeline-left")).to_contain_text("still has 8 rows")
     screenshot(page, "staff-tools-phone-timeline")
+    assert policed() == []
 
     rows.nth(1).get_by_role("link", name="Automatic move").click()
     expect(page.locator("#moved-rows")).to_contain_text("Orientation")
@@ -84,7 +110,7 @@ def test_a_phones_timeline_from_the_sessions_list(page, log_in, screenshot, scen
     expect(page.locator("h1")).to_have_text("Timeline of +5511987654321")
 
 
-def test_needs_attention_from_the_admin_index(page, log_in, screenshot, scene):
+def test_needs_attention_from_the_admin_index(page, log_in, screenshot, scene, policed):
     now = timezone.now()
     rng = random.Random(13)
     # Two days of traffic through the new session, with a rough afternoon.
@@ -125,6 +151,7 @@ def test_needs_attention_from_the_admin_index(page, log_in, screenshot, scene):
     expect(chart).to_be_visible()
     expect(chart.locator("rect.pattern-failed")).to_have_count(3)
     screenshot(page, "staff-tools-needs-attention")
+    assert policed() == []
 
     page.locator("#failed-list-link").click()
     expect(page.locator("#result_list tbody tr")).to_have_count(3)
