@@ -13,7 +13,7 @@ from django.utils import timezone
 from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
 from scheduling.selectors import sending_sessions_for
 from sessions_app.models import WhatsAppSession
-from sessions_app.selectors import with_reference_counts
+from sessions_app.selectors import holding_references, reference_counts_by_session
 
 Status = ScheduledWhatsAppMessage.Status
 SessionStatus = WhatsAppSession.Status
@@ -35,20 +35,24 @@ def _scoped(queryset: QuerySet, organization_field: str, organization_ids) -> Qu
 
 def sessions_holding_references(*, organization_ids) -> list[WhatsAppSession]:
     """Disconnected or superseded sessions that rows still point at, longest down first, each
-    annotated with `reference_count`. One query."""
-    sessions = _scoped(
+    annotated with `reference_count`. Two queries: the sessions, found by one index probe per
+    reference, then the counts of those sessions only."""
+    down = _scoped(
         WhatsAppSession.objects.filter(
             Q(status=SessionStatus.DISCONNECTED) | Q(superseded_by__isnull=False)
         ),
         "organization_id",
         organization_ids,
     )
-    return list(
-        with_reference_counts(sessions)
-        .filter(reference_count__gt=0)
+    sessions = list(
+        holding_references(down)
         .select_related("organization")
         .order_by(F("disconnected_at").asc(nulls_last=True), "created_at")
     )
+    counts = reference_counts_by_session([session.pk for session in sessions])
+    for session in sessions:
+        session.reference_count = counts.get(session.pk, 0)
+    return sessions
 
 
 @dataclass(frozen=True)

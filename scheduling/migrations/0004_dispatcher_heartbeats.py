@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('scheduling', '0002_dispatcher_claims_and_pacing'),
+        ('scheduling', '0003_redundant_indexes_and_campaign_session_status'),
     ]
 
     operations = [
