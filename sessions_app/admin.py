@@ -23,7 +23,8 @@ from django.utils.html import format_html
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.admin_pairing import OrganizationPairingAdmin, SessionPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
-from sessions_app.admin_views.timeline import phone_timeline_link, timeline_urls
+from sessions_app.admin_views.timeline import phone_number as phone_timeline_link
+from sessions_app.admin_views.timeline import timeline_urls
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
 from sessions_app.gateway.admin_actions import (
     refresh_status_from_gateway,

@@ -27,8 +27,9 @@ def timeline_url(session) -> str | None:
 
 
 @admin.display(description="Phone number", ordering="phone_number")
-def phone_timeline_link(session) -> str:
-    """The sessions list's phone column, opening the phone's timeline."""
+def phone_number(session) -> str:
+    """The sessions list's phone column, opening the phone's timeline. Named after the field it
+    shows, so the column keeps its CSS class (`column-phone_number`)."""
     url = timeline_url(session)
     if url is None:
         return "-"
