@@ -5,6 +5,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from sessions_app.services.evolution_webhook import evolution_webhook_receive
 from sessions_app.services.gateway_status import (
     WEBHOOK_MAX_BYTES,
     WebhookOutcome,
@@ -52,18 +53,38 @@ def signed_webhook(receive: Callable[..., WebhookOutcome], doc: str):
             body = read_webhook_body(request)
             outcome = receive(body=body, signature=request.headers.get("X-Webhook-Hmac"))
         except WebhookRefused as refused:
-            return JsonResponse({"error": str(refused)}, status=refused.status)
-        # Stale, duplicate and ignored reports are acknowledged (200): no retry needed.
-        answer = {
-            "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
-            "event": outcome.event,
-        }
-        if outcome.session is not None:
-            answer.update(session=str(outcome.session.pk), state=outcome.session.status)
-        return JsonResponse(answer, status=HTTPStatus.OK)
+            return refusal(refused)
+        return acknowledgement(outcome)
 
     webhook.__doc__ = doc
     return webhook
+
+
+def refusal(refused: WebhookRefused) -> JsonResponse:
+    return JsonResponse({"error": str(refused)}, status=refused.status)
+
+
+def acknowledgement(outcome: WebhookOutcome) -> JsonResponse:
+    # Stale, duplicate and ignored reports are acknowledged (200): no retry needed.
+    answer = {
+        "status": "ok" if outcome.result in ("applied", "unchanged") else outcome.result,
+        "event": outcome.event,
+    }
+    if outcome.session is not None:
+        answer.update(session=str(outcome.session.pk), state=outcome.session.status)
+    return JsonResponse(answer, status=HTTPStatus.OK)
+
+
+@csrf_exempt  # Evolution proves itself with a bearer token instead of a CSRF token
+@require_POST
+def evolution_webhook(request: HttpRequest) -> JsonResponse:
+    """Evolution API's webhook: `connection.update` events update the instance they name."""
+    try:
+        body = read_webhook_body(request)
+        outcome = evolution_webhook_receive(body=body, headers=request.headers)
+    except WebhookRefused as refused:
+        return refusal(refused)
+    return acknowledgement(outcome)
 
 
 whatsapp_webhook = signed_webhook(

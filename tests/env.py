@@ -18,4 +18,7 @@ os.environ.setdefault("WHATSAPP_GATEWAY_URL", "http://127.0.0.1:3000")
 os.environ.setdefault("WHATSAPP_GATEWAY_API_KEY", "")
 os.environ.setdefault("WHATSAPP_WEBHOOK_SECRET", "test-webhook-secret")
 os.environ.setdefault("WHATSAPP_WEBHOOK_PUBLIC_URL", "http://testserver/webhooks/whatsapp/")
-os.environ.setdefault("EVOLUTION_WEBHOOK_JWT_KEY", "test-evolution-jwt-key-0123456789abcdef")
+# 64 bytes or more: PyJWT warns about shorter HMAC keys for HS512, which the tests forge with.
+os.environ.setdefault(
+    "EVOLUTION_WEBHOOK_JWT_KEY", "test-only-evolution-jwt-key-" + "0123456789abcdef" * 3
+)

@@ -9,10 +9,21 @@ Reports are therefore ordered by their time of receipt.
 
 from __future__ import annotations
 
+import logging
+
 import jwt
 from django.conf import settings
 
-from sessions_app.services.gateway_status import WebhookRefused
+from sessions_app.gateway.evolution import EVOLUTION_STATUS_MAP
+from sessions_app.models import WhatsAppSession
+from sessions_app.services.gateway_status import (
+    GatewayReport,
+    WebhookOutcome,
+    WebhookRefused,
+    gateway_webhook_receive,
+)
+
+logger = logging.getLogger(__name__)
 
 TOKEN_CLAIMS = {"app": "evolution", "action": "webhook"}
 TOKEN_ALGORITHMS = ["HS256"]  # never "none", never another algorithm a forger picks
@@ -46,3 +57,43 @@ def evolution_token_verify(*, authorization: str | None) -> None:
         raise WebhookRefused(401, f"Invalid bearer token: {exc}.") from exc
     if any(claims.get(name) != value for name, value in TOKEN_CLAIMS.items()):
         raise WebhookRefused(401, "The bearer token is not an Evolution webhook token.")
+
+
+def evolution_webhook_receive(*, body: bytes, authorization: str | None) -> WebhookOutcome:
+    """Check and apply one Evolution webhook call; raise WebhookRefused, changing nothing, if bad.
+
+    Only `connection.update` is acted on; other events, and states this version does not know,
+    are acknowledged and ignored.
+    """
+    return gateway_webhook_receive(
+        body=body,
+        authenticate=lambda: evolution_token_verify(authorization=authorization),
+        event="connection.update",
+        read=read_evolution_connection_update,
+    )
+
+
+def read_evolution_connection_update(payload: dict) -> GatewayReport | None:
+    """A `connection.update` body as a report; None for a state this version does not know.
+
+    `wuid` (the phone's JID) is only read from an `open` report: Evolution repeats the last
+    owner on other states, and a closed instance's owner says nothing about who is paired.
+    """
+    name, data = payload.get("instance"), payload.get("data")
+    if not isinstance(name, str) or not name:
+        raise WebhookRefused(400, 'A connection.update event needs an "instance" name.')
+    if not isinstance(data, dict) or not isinstance(data.get("state"), str):
+        raise WebhookRefused(400, 'A connection.update event needs "data": {"state": ...}.')
+    if data.get("instance", name) != name:
+        raise WebhookRefused(400, '"data.instance" names another instance than "instance".')
+    wuid = data.get("wuid")
+    if wuid is not None and not isinstance(wuid, str):
+        raise WebhookRefused(400, '"data.wuid" must be a string.')
+    status = EVOLUTION_STATUS_MAP.get(data["state"])
+    if status is None:
+        logger.warning("Ignored Evolution state %r of instance %r: not known.", data["state"], name)
+        return None
+    phone = wuid if status == WhatsAppSession.Status.CONNECTED and wuid else None
+    # No event time (`date_time` is local time marked UTC) and no event id: the time of receipt
+    # orders the reports, so a close received after an open still disconnects.
+    return GatewayReport(gateway_name=name, status=status, phone_number=phone)

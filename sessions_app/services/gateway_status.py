@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -170,20 +171,40 @@ def webhook_receive(*, body: bytes, signature: str | None) -> WebhookOutcome:
     Only `session.status` events are acted on; other events, and statuses this version does
     not know, are acknowledged and ignored.
     """
+    return gateway_webhook_receive(
+        body=body,
+        authenticate=lambda: verify_hmac_signature(
+            body, signature, secret=settings.WHATSAPP_WEBHOOK_SECRET
+        ),
+        event="session.status",
+        read=read_waha_status_event,
+    )
+
+
+def gateway_webhook_receive(
+    *,
+    body: bytes,
+    authenticate: Callable[[], None],
+    event: str,
+    read: Callable[[dict], GatewayReport | None],
+) -> WebhookOutcome:
+    """What every gateway's webhook does, in this order: refuse an oversize body (413), run
+    `authenticate` (which raises 401), read the body as a JSON object with an "event" (400), and
+    apply what `read` makes of an `event` (None: a status this version does not know)."""
     if len(body) > WEBHOOK_MAX_BYTES:
         raise WebhookRefused(413, f"Body larger than {WEBHOOK_MAX_BYTES} bytes.")
-    verify_hmac_signature(body, signature, secret=settings.WHATSAPP_WEBHOOK_SECRET)
+    authenticate()
     payload = parse_json_object(body)
-    event = payload.get("event")
-    if not isinstance(event, str):
+    received = payload.get("event")
+    if not isinstance(received, str):
         raise WebhookRefused(400, 'Body is not an object with an "event".')
-    if event != "session.status":
-        return WebhookOutcome(event=event, result="ignored")
-    report = read_waha_status_event(payload)
+    if received != event:
+        return WebhookOutcome(event=received, result="ignored")
+    report = read(payload)
     if report is None:
-        return WebhookOutcome(event=event, result="ignored")
+        return WebhookOutcome(event=received, result="ignored")
     outcome = apply_gateway_report(report)
-    return WebhookOutcome(event=event, result=outcome.result, session=outcome.session)
+    return WebhookOutcome(event=received, result=outcome.result, session=outcome.session)
 
 
 def read_waha_status_event(payload: dict) -> GatewayReport | None:

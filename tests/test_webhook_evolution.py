@@ -1,0 +1,278 @@
+"""Evolution API's webhook, /webhooks/evolution/: its bearer token, its bodies, its states."""
+
+import base64
+import json
+import os
+import time
+from http import HTTPStatus
+
+import jwt
+import pytest
+from django.forms.models import model_to_dict
+
+from sessions_app.models import SessionMigration, WhatsAppSession
+from tests.factories import WhatsAppSessionFactory, WorkshopFactory
+
+pytestmark = [pytest.mark.django_db]
+
+URL = "/webhooks/evolution/"
+KEY = os.environ["EVOLUTION_WEBHOOK_JWT_KEY"]  # set by tests/env.py
+PHONE_JID = "5511987654321@s.whatsapp.net"
+
+
+def claims(**changes) -> dict:
+    now = int(time.time())
+    return {"iat": now, "exp": now + 600, "app": "evolution", "action": "webhook", **changes}
+
+
+def token(key: str = KEY, algorithm: str = "HS256", **changes) -> str:
+    return jwt.encode(claims(**changes), key, algorithm=algorithm)
+
+
+def unsigned_token() -> str:
+    """`alg: none`, built by hand: PyJWT's decode must never accept it."""
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims())}."
+
+
+def connection_update(instance: str, state: str, *, wuid: str | None = None, **data) -> dict:
+    body = {"instance": instance, "state": state, "statusReason": 200, **data}
+    if wuid:
+        body["wuid"] = wuid
+    return {
+        "event": "connection.update",
+        "instance": instance,
+        "data": body,
+        "destination": "https://admin.example.org/webhooks/evolution/",
+        "date_time": "2026-11-25T10:00:00.000Z",
+        "sender": wuid,
+        "server_url": "http://evolution:8080",
+        "apikey": "instance-token",
+    }
+
+
+def post(client, body, *, authorization: str | None = None, bearer: str | None = None):
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    headers = {}
+    if authorization is None:
+        authorization = f"Bearer {bearer or token()}"
+    if authorization:
+        headers["HTTP_AUTHORIZATION"] = authorization
+    return client.post(URL, data=data, content_type="application/json", **headers)
+
+
+def snapshot() -> list[dict]:
+    return [model_to_dict(s) for s in WhatsAppSession.objects.order_by("pk")]
+
+
+@pytest.fixture
+def session():
+    return WhatsAppSessionFactory(
+        status=WhatsAppSession.Status.CONNECTING,
+        phone_number=None,
+        session_data={"session_name": "aurora-2"},
+    )
+
+
+class TestToken:
+    def test_a_valid_token_applies_the_report(self, client, session):
+        response = post(client, connection_update("aurora-2", "open", wuid=PHONE_JID))
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        assert response.json() == {
+            "status": "ok",
+            "event": "connection.update",
+            "session": str(session.pk),
+            "state": "connected",
+        }
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == ("connected", "+5511987654321")
+
+    @pytest.mark.parametrize(
+        ("authorization", "reason"),
+        [
+            (None, "Missing Authorization"),
+            ("", "Missing Authorization"),
+            ("Bearer ", "Missing Authorization"),
+            (f"Basic {token()}", "Missing Authorization"),
+            (f"Bearer {token(iat=int(time.time()) - 1200, exp=int(time.time()) - 600)}", "expired"),
+            (f"Bearer {token(key='another-key-' + '0123456789abcdef' * 4)}", "signature"),
+            (f"Bearer {unsigned_token()}", "HS256"),
+            (f"Bearer {token(algorithm='HS512')}", "HS256"),
+            (f"Bearer {token(algorithm='HS384')}", "HS256"),
+            (f"Bearer {token(app='someone-else')}", "not an Evolution webhook token"),
+            (f"Bearer {token(action='login')}", "not an Evolution webhook token"),
+            (f"Bearer {jwt.encode({'app': 'evolution', 'action': 'webhook'}, KEY)}", "exp"),
+            ("Bearer not.a.token", "Invalid bearer token"),
+        ],
+        ids=[
+            "missing",
+            "empty",
+            "bearer-without-token",
+            "not-bearer",
+            "expired",
+            "wrong-key",
+            "alg-none",
+            "hs512",
+            "hs384",
+            "wrong-app",
+            "wrong-action",
+            "no-expiry",
+            "garbage",
+        ],
+    )
+    def test_a_bad_token_is_401_and_changes_nothing(self, client, session, authorization, reason):
+        before = snapshot()
+        body = connection_update("aurora-2", "open", wuid=PHONE_JID)
+        if authorization is None:
+            response = client.post(URL, data=json.dumps(body), content_type="application/json")
+        else:
+            response = post(client, body, authorization=authorization)
+
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
+        assert reason in response.json()["error"]
+        assert snapshot() == before
+
+    def test_no_configured_key_refuses_every_call(self, client, session, settings):
+        settings.EVOLUTION_WEBHOOK_JWT_KEY = ""
+        before = snapshot()
+        response = post(client, connection_update("aurora-2", "open", wuid=PHONE_JID))
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
+        assert "EVOLUTION_WEBHOOK_JWT_KEY" in response.json()["error"]
+        assert snapshot() == before
+
+
+class TestBody:
+    @pytest.mark.parametrize(
+        "body",
+        [
+            b"{not json",
+            b"\xff\xfe",
+            b"[" * 60000,
+            b"[]",
+            b'"connection.update"',
+            {"instance": "aurora-2", "data": {"state": "open"}},
+            {"event": 7, "instance": "aurora-2", "data": {"state": "open"}},
+            {"event": "connection.update", "data": {"state": "open"}},
+            {"event": "connection.update", "instance": "", "data": {"state": "open"}},
+            {"event": "connection.update", "instance": ["aurora-2"], "data": {"state": "open"}},
+            {"event": "connection.update", "instance": "aurora-2"},
+            {"event": "connection.update", "instance": "aurora-2", "data": "open"},
+            {"event": "connection.update", "instance": "aurora-2", "data": {}},
+            {"event": "connection.update", "instance": "aurora-2", "data": {"state": None}},
+            {"event": "connection.update", "instance": "aurora-2", "data": {"state": 1}},
+            connection_update("aurora-2", "open", wuid=None)
+            | {"data": {"state": "open", "wuid": 5}},
+            connection_update("aurora-2", "open") | {"data": {"state": "open", "instance": "x"}},
+        ],
+        ids=[
+            "not-json",
+            "not-utf8",
+            "deep-nesting",
+            "a-list",
+            "a-string",
+            "no-event",
+            "event-not-a-string",
+            "no-instance",
+            "empty-instance",
+            "instance-not-a-string",
+            "no-data",
+            "data-not-an-object",
+            "no-state",
+            "null-state",
+            "state-not-a-string",
+            "wuid-not-a-string",
+            "data-names-another-instance",
+        ],
+    )
+    def test_a_malformed_body_is_400_and_changes_nothing(self, client, session, body):
+        before = snapshot()
+        response = post(client, body)
+        assert response.status_code == HTTPStatus.BAD_REQUEST, response.content
+        assert response.json()["error"]
+        assert "\n" not in response.json()["error"]
+        assert snapshot() == before
+
+    def test_an_oversize_body_is_413_and_changes_nothing(self, client, session):
+        before = snapshot()
+        body = connection_update("aurora-2", "open", wuid=PHONE_JID, padding="x" * 70_000)
+        response = post(client, body)
+        assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+        assert snapshot() == before
+
+    def test_an_unknown_instance_without_metadata_is_404_and_changes_nothing(self, client, session):
+        before = snapshot()
+        response = post(client, connection_update("nobody", "open", wuid=PHONE_JID))
+        assert response.status_code == HTTPStatus.NOT_FOUND
+        assert "nobody" in response.json()["error"]
+        assert snapshot() == before
+
+    @pytest.mark.parametrize("event", ["messages.upsert", "qrcode.updated", "send.message"])
+    def test_other_events_are_acknowledged_and_ignored(self, client, session, event):
+        before = snapshot()
+        body = {"event": event, "instance": "aurora-2", "data": {"state": "close"}}
+        response = post(client, body)
+        assert response.status_code == HTTPStatus.OK
+        assert response.json() == {"status": "ignored", "event": event}
+        assert snapshot() == before
+
+    def test_an_unknown_state_is_acknowledged_and_ignored(self, client, session):
+        before = snapshot()
+        response = post(client, connection_update("aurora-2", "hibernating"))
+        assert response.status_code == HTTPStatus.OK
+        assert response.json()["status"] == "ignored"
+        assert snapshot() == before
+
+    def test_get_is_not_allowed(self, client):
+        assert client.get(URL).status_code == HTTPStatus.METHOD_NOT_ALLOWED
+
+
+class TestStates:
+    def test_connecting_then_open_then_close(self, client, session):
+        assert post(client, connection_update("aurora-2", "connecting")).status_code == 200
+        session.refresh_from_db()
+        assert session.status == "connecting"
+
+        assert (
+            post(client, connection_update("aurora-2", "open", wuid=PHONE_JID)).status_code == 200
+        )
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == ("connected", "+5511987654321")
+
+        # Evolution sends no event time: a close received after the open still disconnects.
+        closed = connection_update("aurora-2", "close", statusReason=401)
+        assert post(client, closed).status_code == 200
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == ("disconnected", "+5511987654321")
+        assert session.disconnected_at is not None
+
+    def test_the_phone_is_read_only_from_an_open_report(self, client, session):
+        report = connection_update("aurora-2", "connecting", wuid=PHONE_JID)
+        assert post(client, report).status_code == 200
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == ("connecting", None)
+
+    def test_a_duplicate_open_moves_nothing_more(self, client):
+        old = WhatsAppSessionFactory(
+            status=WhatsAppSession.Status.DISCONNECTED,
+            phone_number="+5511987654321",
+            session_data={"session_name": "aurora-1"},
+        )
+        new = WhatsAppSessionFactory(
+            organization=old.organization,
+            status=WhatsAppSession.Status.CONNECTING,
+            phone_number=None,
+            session_data={"session_name": "aurora-2"},
+        )
+        workshop = WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        opened = connection_update("aurora-2", "open", wuid=PHONE_JID)
+
+        assert post(client, opened).status_code == 200
+        assert post(client, opened).status_code == 200
+
+        workshop.refresh_from_db()
+        assert workshop.whatsapp_session_id == new.pk
+        assert SessionMigration.objects.filter(new_session=new).count() == 1
