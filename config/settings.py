@@ -157,7 +157,8 @@ LOGGING = {
 }
 
 # WhatsApp gateway
-# Backends work like Django's e-mail backends: console, locmem (tests), waha or vps (HTTP).
+# Backends work like Django's e-mail backends: console, locmem (tests), or HTTP ones:
+# waha, evolution or vps.
 # Production names its gateway explicitly (an empty API key is allowed when set on purpose).
 WHATSAPP_GATEWAY_BACKEND = env(
     "WHATSAPP_GATEWAY_BACKEND",
@@ -178,14 +179,11 @@ WHATSAPP_WEBHOOK_PUBLIC_URL = env(
     "WHATSAPP_WEBHOOK_PUBLIC_URL",
     default=development_default("http://127.0.0.1:8000/webhooks/whatsapp/"),
 )
-<<<<<<< HEAD
 # The HMAC key of the original system's gateway service ("VPS") for /webhooks/vps/; unset, that
 # webhook refuses every call.
 WHATSAPP_VPS_WEBHOOK_SECRET = env("WHATSAPP_VPS_WEBHOOK_SECRET", default="")
-=======
 # The key Evolution API signs its webhook's bearer token with (the instance's `jwt_key` header).
 EVOLUTION_WEBHOOK_JWT_KEY = env("EVOLUTION_WEBHOOK_JWT_KEY", default="")
->>>>>>> e2bb521 (Evolution webhook tokens: HS256 bearer verified with PyJWT against EVOLUTION_WEBHOOK_JWT_KEY)
 # Default region used to read phone numbers written without a country code.
 WHATSAPP_DEFAULT_REGION = env("WHATSAPP_DEFAULT_REGION", default="BR")
 

@@ -2,7 +2,8 @@
 
 - `sessions_app.gateway.console.GatewayBackend`: logs what would be sent (development);
 - `sessions_app.gateway.locmem.GatewayBackend`: keeps every send in `locmem.outbox` (tests);
-- `sessions_app.gateway.waha.GatewayBackend`: a WAHA gateway over HTTP.
+- `sessions_app.gateway.waha.GatewayBackend`: a WAHA gateway over HTTP;
+- `sessions_app.gateway.evolution.GatewayBackend`: an Evolution API server over HTTP.
 
 A backend names a session by the gateway's session name, kept in the session's
 `session_data["session_name"]` (`WhatsAppSession.gateway_session_name`).
