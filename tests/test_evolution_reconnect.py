@@ -3,6 +3,7 @@ posts its signed webhooks to the live test server, and the dispatcher sends thro
 
 import pytest
 from django.core.management import call_command
+from django.urls import reverse
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.gateway import get_gateway
@@ -33,20 +34,21 @@ def evolution(settings):
         yield server
 
 
-def start(name: str, *, live_server, settings) -> None:
+def start(name: str, *, live_server) -> None:
+    """Start `name` the way pairing does: the backend names its webhook and its secret."""
     gateway = get_gateway()
     try:
         gateway.start_session(
             name,
-            webhook_url=f"{live_server.url}/webhooks/evolution/",
-            webhook_secret=settings.EVOLUTION_WEBHOOK_JWT_KEY,
+            webhook_url=f"{live_server.url}{reverse(gateway.webhook_url_name)}",
+            webhook_secret=gateway.webhook_secret(),
             metadata={},
         )
     finally:
         gateway.close()
 
 
-def test_reconnect_end_to_end(evolution, live_server, settings):
+def test_reconnect_end_to_end(evolution, live_server):
     old = WhatsAppSessionFactory(
         phone_number="+5511987654321", session_data={"session_name": "aurora-1"}
     )
@@ -62,7 +64,7 @@ def test_reconnect_end_to_end(evolution, live_server, settings):
     message = ScheduledWhatsAppMessageFactory(
         workshop=None, webinar=webinar, group=group, body="Webinar at 8"
     )
-    start("aurora-1", live_server=live_server, settings=settings)
+    start("aurora-1", live_server=live_server)
     evolution.scan("aurora-1", "5511987654321")
 
     # The phone drops: Evolution closes the instance and says so.
@@ -77,7 +79,7 @@ def test_reconnect_end_to_end(evolution, live_server, settings):
         phone_number=None,
         session_data={"session_name": "aurora-2"},
     )
-    start("aurora-2", live_server=live_server, settings=settings)
+    start("aurora-2", live_server=live_server)
     response = evolution.scan("aurora-2", "5511987654321")
     assert response.status_code == 200, response.text
 
@@ -108,7 +110,7 @@ def test_reconnect_end_to_end(evolution, live_server, settings):
     assert message.gateway_message_id == evolution.message_ids[-1]
 
 
-def test_a_webhook_for_a_closed_instance_makes_due_messages_wait(evolution, live_server, settings):
+def test_a_webhook_for_a_closed_instance_makes_due_messages_wait(evolution, live_server):
     session = WhatsAppSessionFactory(
         phone_number="+5511987654321", session_data={"session_name": "aurora-1"}
     )
@@ -116,7 +118,7 @@ def test_a_webhook_for_a_closed_instance_makes_due_messages_wait(evolution, live
     message = ScheduledWhatsAppMessageFactory(
         workshop=None, webinar=webinar, group=WhatsAppGroupFactory(session=session)
     )
-    start("aurora-1", live_server=live_server, settings=settings)
+    start("aurora-1", live_server=live_server)
     # The instance closed, and the webhook has not arrived yet: Evolution refuses the send.
     evolution.instances["aurora-1"].state = "close"
 

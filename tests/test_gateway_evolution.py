@@ -4,6 +4,7 @@ import datetime as dt
 import email.utils
 
 import pytest
+from django.urls import reverse
 
 from sessions_app.gateway import (
     GatewayGroup,
@@ -295,3 +296,13 @@ class TestListGroups:
         evolution.script = [(200, [{"subject": "no id"}])]
         with pytest.raises(PermanentGatewayError, match="without an id"):
             backend(evolution).list_groups("aurora-2")
+
+
+def test_the_backend_names_its_webhook_and_secret_for_pairing(settings):
+    settings.EVOLUTION_WEBHOOK_JWT_KEY = "jwt-key-" + "0123456789abcdef" * 2
+    gateway = get_gateway(EVOLUTION, base_url="http://127.0.0.1:9")
+    assert reverse(gateway.webhook_url_name) == "/webhooks/evolution/"
+    assert gateway.webhook_secret() == settings.EVOLUTION_WEBHOOK_JWT_KEY
+    waha = get_gateway("sessions_app.gateway.waha.GatewayBackend", base_url="http://127.0.0.1:9")
+    assert reverse(waha.webhook_url_name) == "/webhooks/whatsapp/"
+    assert waha.webhook_secret() == settings.WHATSAPP_WEBHOOK_SECRET

@@ -6,6 +6,8 @@ import datetime as dt
 import email.utils
 from dataclasses import dataclass, field
 
+from django.conf import settings
+
 # The session_data key holding a gateway's own name for a session. Each backend says which key
 # it uses (`BaseGatewayBackend.session_key`); the database keeps each such name unique among
 # live sessions.
@@ -106,9 +108,15 @@ class BaseGatewayBackend:
     # Development backends have no phone to scan with: the pairing page then offers a button
     # that calls `simulate_scan` instead.
     can_simulate_scan = False
+    # The product's webhook this gateway reports to (a URL name); `webhook_secret()` is what
+    # `start_session` hands the gateway to prove its calls there.
+    webhook_url_name = "sessions_app:whatsapp_webhook"
 
     def __init__(self, **kwargs) -> None:
         self.options = kwargs
+
+    def webhook_secret(self) -> str:
+        return settings.WHATSAPP_WEBHOOK_SECRET
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         """Post `text` to `chat_id` through `session_name`; return the gateway's message id,

@@ -74,6 +74,11 @@ def webhook_headers(*, secret: str, metadata: dict[str, str]) -> dict[str, str]:
 
 
 class GatewayBackend(BaseGatewayBackend):
+    webhook_url_name = "sessions_app:evolution_webhook"
+
+    def webhook_secret(self) -> str:
+        return settings.EVOLUTION_WEBHOOK_JWT_KEY
+
     def __init__(
         self,
         *,
