@@ -129,9 +129,13 @@ class TestErrors:
         assert not isinstance(caught.value, RetryableGatewayError)
 
     def test_non_json_answer_is_permanent(self, evolution):
-        evolution.script = [(201, b"<html>proxy error</html>")]
+        evolution.script = [(200, b"<html>proxy error</html>")]
         with pytest.raises(PermanentGatewayError, match="malformed JSON"):
-            send(evolution)
+            backend(evolution).get_status(session_name="aurora-2")
+
+    def test_a_send_accepted_with_a_body_that_is_not_json_is_sent_without_an_id(self, evolution):
+        evolution.script = [(201, b"<html>accepted</html>")]
+        assert send(evolution) == ""
 
 
 class TestGetStatus:

@@ -7,16 +7,15 @@ A session is an Evolution *instance*, named by `session_data["session_name"]`.
 Evolution's errors read `{"status", "error", "response": {"message": [...]}}`. Timeouts,
 connection errors and 5xx answers are retryable; 429 and 408 are retryable after the
 `Retry-After` they carry; an instance that is not connected ("Connection Closed", "... is not
-connected") makes the message wait for it; other 4xx answers, and bodies that are not JSON,
-are permanent.
+connected") makes the message wait for it; other 4xx answers are permanent, and so is a body
+that is not JSON, except on a send: the gateway accepted that message.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import datetime as dt
-import email.utils
+import logging
 import re
 from urllib.parse import quote
 
@@ -31,8 +30,11 @@ from sessions_app.gateway.base import (
     RetryableGatewayError,
     SessionNotReadyError,
     SessionStatus,
+    parse_retry_after,
 )
 from sessions_app.phones import normalize_phone_number
+
+logger = logging.getLogger(__name__)
 
 # Evolution's `connection.update` states in the product's terms. `refused` is Evolution giving
 # up on an instance after too many unscanned QR codes.
@@ -103,12 +105,17 @@ class GatewayBackend(BaseGatewayBackend):
         self.client.close()
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
+        # Accepted is sent, id or not (or no JSON at all): sending again could deliver it twice.
         body = self._call(
-            "POST", f"/message/sendText/{_q(session_name)}", json={"number": chat_id, "text": text}
+            "POST",
+            f"/message/sendText/{_q(session_name)}",
+            json={"number": chat_id, "text": text},
+            accept_non_json=True,
         )
         key = body.get("key") if isinstance(body, dict) else None
         message_id = key.get("id") if isinstance(key, dict) else None
-        # Accepted without an id: sent all the same, and sending again would send it twice.
+        if not message_id:
+            logger.warning("Evolution accepted a message through %s without an id.", session_name)
         return str(message_id) if message_id else ""
 
     def get_status(self, *, session_name: str) -> SessionStatus:
@@ -238,7 +245,7 @@ class GatewayBackend(BaseGatewayBackend):
             )
         return body
 
-    def _call(self, method: str, path: str, **kwargs):
+    def _call(self, method: str, path: str, *, accept_non_json: bool = False, **kwargs):
         where = f"{method} {path}"
         try:
             response = self.client.request(method, path, **kwargs)
@@ -250,7 +257,7 @@ class GatewayBackend(BaseGatewayBackend):
         if status in (408, 429):
             raise RetryableGatewayError(
                 f"Evolution answered {status} on {where}: {_reason(response)}",
-                retry_after=retry_after(response.headers.get("Retry-After")),
+                retry_after=parse_retry_after(response.headers.get("Retry-After")),
             )
         if status >= 400:
             reason = _reason(response)
@@ -264,23 +271,9 @@ class GatewayBackend(BaseGatewayBackend):
         try:
             return response.json()
         except ValueError as exc:
+            if accept_non_json:
+                return None
             raise PermanentGatewayError(f"Evolution answered {where} with malformed JSON.") from exc
-
-
-def retry_after(value: str | None) -> dt.timedelta | None:
-    """`Retry-After` as a wait: delay-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return dt.timedelta(seconds=int(value))
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return max(when - dt.datetime.now(dt.UTC), dt.timedelta(0))
 
 
 def _q(name: str) -> str:
