@@ -166,7 +166,7 @@ class TestGetStatus:
         evolution.instances["aurora-2"].owner_jid = "123123123@lid"
         reported = backend(evolution).get_status(session_name="aurora-2")
         assert (reported.status, reported.phone_number) == ("connected", None)
-        assert reported.identities == {"owner_jid": "123123123@lid"}
+        assert reported.identities == {"lid": "123123123@lid"}
 
     def test_unknown_instance_is_permanent(self, evolution):
         with pytest.raises(PermanentGatewayError, match="404"):

@@ -249,6 +249,15 @@ class TestStates:
         assert (session.status, session.phone_number) == ("disconnected", "+5511987654321")
         assert session.disconnected_at is not None
 
+    def test_an_open_with_a_linked_identity_connects_and_keeps_the_phone(self, client, session):
+        session.phone_number = "+5511987654321"
+        session.save(update_fields=["phone_number"])
+        report = connection_update("aurora-2", "open", wuid="123123123123@lid")
+        assert post(client, report).status_code == 200
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == ("connected", "+5511987654321")
+        assert session.session_data["lid"] == "123123123123@lid"
+
     def test_the_phone_is_read_only_from_an_open_report(self, client, session):
         report = connection_update("aurora-2", "connecting", wuid=PHONE_JID)
         assert post(client, report).status_code == 200

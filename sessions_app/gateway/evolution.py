@@ -75,6 +75,17 @@ def webhook_headers(*, secret: str, metadata: dict[str, str]) -> dict[str, str]:
     return headers
 
 
+def read_owner(jid: str | None) -> tuple[str | None, dict[str, str]]:
+    """The phone (E.164) in an instance's owner JID (`ownerJid`, a webhook's `wuid`), or None
+    and the JID kept apart as an identity when it names no phone (a linked `…@lid`)."""
+    if not jid:
+        return None, {}
+    try:
+        return normalize_phone_number(jid), {}
+    except ValidationError:
+        return None, {"lid" if jid.endswith("@lid") else "jid": jid}
+
+
 class GatewayBackend(BaseGatewayBackend):
     webhook_url_name = "sessions_app:evolution_webhook"
 
@@ -134,12 +145,7 @@ class GatewayBackend(BaseGatewayBackend):
         phone, identities = None, {}
         # The owner is only current while the instance is open; a closed one keeps a stale one.
         if status == "connected":
-            owner = self._owner_jid(session_name)
-            if owner:
-                try:
-                    phone = normalize_phone_number(owner)
-                except ValidationError:
-                    identities = {"owner_jid": owner}
+            phone, identities = read_owner(self._owner_jid(session_name))
         return SessionStatus(
             status=status, phone_number=phone, raw_status=raw_status, identities=identities
         )

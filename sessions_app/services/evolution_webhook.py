@@ -14,7 +14,7 @@ import logging
 import jwt
 from django.conf import settings
 
-from sessions_app.gateway.evolution import EVOLUTION_STATUS_MAP
+from sessions_app.gateway.evolution import EVOLUTION_STATUS_MAP, read_owner
 from sessions_app.models import WhatsAppSession
 from sessions_app.services.gateway_status import (
     GatewayReport,
@@ -93,7 +93,9 @@ def read_evolution_connection_update(payload: dict) -> GatewayReport | None:
     if status is None:
         logger.warning("Ignored Evolution state %r of instance %r: not known.", data["state"], name)
         return None
-    phone = wuid if status == WhatsAppSession.Status.CONNECTED and wuid else None
+    phone, identities = read_owner(wuid if status == WhatsAppSession.Status.CONNECTED else None)
     # No event time (`date_time` is local time marked UTC) and no event id: the time of receipt
     # orders the reports, so a close received after an open still disconnects.
-    return GatewayReport(gateway_name=name, status=status, phone_number=phone)
+    return GatewayReport(
+        gateway_name=name, status=status, phone_number=phone, identities=identities or None
+    )
