@@ -286,12 +286,14 @@ class TestListGroups:
             {"id": GROUP, "subject": "Workshop", "announce": False, "isCommunity": False},
             {"id": "120363000000000001@g.us", "subject": "Aurora", "isCommunity": True},
             {"id": "120363000000000002@g.us", "subject": "News", "announce": True},
+            {"id": "120363000000000003@g.us", "subject": "Avisos", "isCommunityAnnounce": True},
         ]
         groups = backend(evolution).list_groups("aurora-2")
         assert groups == [
             GatewayGroup(group_jid=GROUP, name="Workshop"),
             GatewayGroup(group_jid="120363000000000001@g.us", name="Aurora", is_community=True),
             GatewayGroup(group_jid="120363000000000002@g.us", name="News", is_announcement=True),
+            GatewayGroup(group_jid="120363000000000003@g.us", name="Avisos", is_announcement=True),
         ]
         path = evolution.requests[-1].path
         assert path == "/group/fetchAllGroups/aurora-2?getParticipants=false"

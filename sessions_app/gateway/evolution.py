@@ -236,7 +236,8 @@ class GatewayBackend(BaseGatewayBackend):
                     group_jid=item["id"],
                     name=item.get("subject") if isinstance(item.get("subject"), str) else "",
                     is_community=item.get("isCommunity") is True,
-                    is_announcement=item.get("announce") is True,
+                    # A community's announcement group only lets admins post, as `announce`.
+                    is_announcement=True in (item.get("announce"), item.get("isCommunityAnnounce")),
                 )
             )
         return groups
