@@ -285,3 +285,29 @@ class TestStates:
         workshop.refresh_from_db()
         assert workshop.whatsapp_session_id == new.pk
         assert SessionMigration.objects.filter(new_session=new).count() == 1
+
+    def test_an_open_naming_another_phone_keeps_the_phone_and_makes_a_new_session(self, client):
+        session = WhatsAppSessionFactory(
+            status=WhatsAppSession.Status.DISCONNECTED,
+            phone_number="+5511987654321",
+            session_data={"session_name": "aurora-2"},
+        )
+        workshop = WorkshopFactory(organization=session.organization, whatsapp_session=session)
+
+        response = post(
+            client, connection_update("aurora-2", "open", wuid="5521912345678@s.whatsapp.net")
+        )
+
+        assert response.status_code == HTTPStatus.OK
+        session.refresh_from_db()
+        new = WhatsAppSession.objects.exclude(pk=session.pk).get()
+        assert (session.status, session.phone_number) == ("disconnected", "+5511987654321")
+        assert (new.status, new.phone_number, new.gateway_session_name) == (
+            "connected",
+            "+5521912345678",
+            "aurora-2",
+        )
+        # The phones differ: nothing moved.
+        workshop.refresh_from_db()
+        assert workshop.whatsapp_session_id == session.pk
+        assert not SessionMigration.objects.exists()
