@@ -4,7 +4,6 @@ import datetime as dt
 import email.utils
 
 import pytest
-from django.urls import reverse
 
 from sessions_app.gateway import (
     GatewayGroup,
@@ -304,11 +303,34 @@ class TestListGroups:
             backend(evolution).list_groups("aurora-2")
 
 
-def test_the_backend_names_its_webhook_and_secret_for_pairing(settings):
+@pytest.mark.parametrize(
+    ("public_url", "evolution_url", "waha_url"),
+    [
+        (
+            "https://admin.example.org/webhooks/whatsapp/",
+            "https://admin.example.org/webhooks/evolution/",
+            "https://admin.example.org/webhooks/whatsapp/",
+        ),
+        (
+            "https://example.org/wsa/webhooks/evolution/",
+            "https://example.org/wsa/webhooks/evolution/",
+            "https://example.org/wsa/webhooks/whatsapp/",
+        ),
+        (
+            "https://hooks.example.org/in",
+            "https://hooks.example.org/in",
+            "https://hooks.example.org/in",
+        ),
+    ],
+)
+def test_each_backend_tells_the_gateway_its_own_webhook_and_secret(
+    settings, public_url, evolution_url, waha_url
+):
+    settings.WHATSAPP_WEBHOOK_PUBLIC_URL = public_url
     settings.EVOLUTION_WEBHOOK_JWT_KEY = "jwt-key-" + "0123456789abcdef" * 2
     gateway = get_gateway(EVOLUTION, base_url="http://127.0.0.1:9")
-    assert reverse(gateway.webhook_url_name) == "/webhooks/evolution/"
+    assert gateway.webhook_url() == evolution_url
     assert gateway.webhook_secret() == settings.EVOLUTION_WEBHOOK_JWT_KEY
     waha = get_gateway("sessions_app.gateway.waha.GatewayBackend", base_url="http://127.0.0.1:9")
-    assert reverse(waha.webhook_url_name) == "/webhooks/whatsapp/"
+    assert waha.webhook_url() == waha_url
     assert waha.webhook_secret() == settings.WHATSAPP_WEBHOOK_SECRET

@@ -7,6 +7,7 @@ import email.utils
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.urls import reverse
 
 # The session_data key holding a gateway's own name for a session. Each backend says which key
 # it uses (`BaseGatewayBackend.session_key`); the database keeps each such name unique among
@@ -108,12 +109,28 @@ class BaseGatewayBackend:
     # Development backends have no phone to scan with: the pairing page then offers a button
     # that calls `simulate_scan` instead.
     can_simulate_scan = False
-    # The product's webhook this gateway reports to (a URL name); `webhook_secret()` is what
-    # `start_session` hands the gateway to prove its calls there.
+    # The product's webhook this gateway reports to (a URL name); `webhook_url()` and
+    # `webhook_secret()` are what `start_session` tells the gateway.
     webhook_url_name = "sessions_app:whatsapp_webhook"
 
     def __init__(self, **kwargs) -> None:
         self.options = kwargs
+
+    def webhook_url(self) -> str:
+        """This backend's webhook on the site WHATSAPP_WEBHOOK_PUBLIC_URL names.
+
+        That setting may name any of the product's webhooks (`…/webhooks/whatsapp/`): its path
+        is swapped for this backend's, keeping the host and any prefix, so choosing another
+        gateway stays one setting. A URL ending otherwise is used as it is.
+        """
+        from sessions_app import urls  # the URLconf imports the views, which import backends
+
+        public = settings.WHATSAPP_WEBHOOK_PUBLIC_URL
+        for pattern in urls.urlpatterns:
+            path = reverse(f"{urls.app_name}:{pattern.name}")
+            if public.endswith(path):
+                return public.removesuffix(path) + reverse(self.webhook_url_name)
+        return public
 
     def webhook_secret(self) -> str:
         return settings.WHATSAPP_WEBHOOK_SECRET

@@ -86,8 +86,7 @@ def pairing_start(
     refusal = predecessor and pair_again_refusal(predecessor, organization=organization)
     if refusal:
         raise SessionLifecycleError(refusal)
-    webhook_url = settings.WHATSAPP_WEBHOOK_PUBLIC_URL
-    if not webhook_url:
+    if not settings.WHATSAPP_WEBHOOK_PUBLIC_URL:
         raise SessionLifecycleError(
             "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
         )
@@ -106,8 +105,8 @@ def pairing_start(
         try:
             gateway.start_session(
                 name,
-                webhook_url=webhook_url,
-                webhook_secret=settings.WHATSAPP_WEBHOOK_SECRET,
+                webhook_url=gateway.webhook_url(),
+                webhook_secret=gateway.webhook_secret(),
                 metadata={"organization": str(organization.pk), "session": str(session.pk)},
             )
         except GatewayError as exc:
