@@ -4,6 +4,7 @@ import base64
 import json
 import os
 import time
+import uuid
 from http import HTTPStatus
 
 import jwt
@@ -11,7 +12,7 @@ import pytest
 from django.forms.models import model_to_dict
 
 from sessions_app.models import SessionMigration, WhatsAppSession
-from tests.factories import WhatsAppSessionFactory, WorkshopFactory
+from tests.factories import OrganizationFactory, WhatsAppSessionFactory, WorkshopFactory
 
 pytestmark = [pytest.mark.django_db]
 
@@ -54,14 +55,14 @@ def connection_update(instance: str, state: str, *, wuid: str | None = None, **d
     }
 
 
-def post(client, body, *, authorization: str | None = None, bearer: str | None = None):
+def post(client, body, *, authorization: str | None = None, headers: dict | None = None):
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    headers = {}
+    headers = dict(headers or {})
     if authorization is None:
-        authorization = f"Bearer {bearer or token()}"
+        authorization = f"Bearer {token()}"
     if authorization:
-        headers["HTTP_AUTHORIZATION"] = authorization
-    return client.post(URL, data=data, content_type="application/json", **headers)
+        headers["Authorization"] = authorization
+    return client.post(URL, data=data, content_type="application/json", headers=headers)
 
 
 def snapshot() -> list[dict]:
@@ -208,6 +209,33 @@ class TestBody:
         response = post(client, connection_update("nobody", "open", wuid=PHONE_JID))
         assert response.status_code == HTTPStatus.NOT_FOUND
         assert "nobody" in response.json()["error"]
+        assert snapshot() == before
+
+    def test_an_unknown_instance_whose_metadata_names_an_organization_creates_it(self, client):
+        organization = OrganizationFactory()
+        headers = {
+            "X-Metadata-Organization": str(organization.pk),
+            "X-Metadata-Session": str(uuid.uuid4()),
+        }
+        response = post(
+            client, connection_update("started-elsewhere", "open", wuid=PHONE_JID), headers=headers
+        )
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        session = WhatsAppSession.objects.get(pk=headers["X-Metadata-Session"])
+        assert (session.organization_id, session.status, session.phone_number) == (
+            organization.pk,
+            "connected",
+            "+5511987654321",
+        )
+        assert session.gateway_session_name == "started-elsewhere"
+
+    def test_metadata_naming_no_organization_is_404_and_creates_nothing(self, client, session):
+        before = snapshot()
+        headers = {"X-Metadata-Organization": str(uuid.uuid4())}
+        report = connection_update("nobody", "open", wuid=PHONE_JID)
+        response = post(client, report, headers=headers)
+        assert response.status_code == HTTPStatus.NOT_FOUND
         assert snapshot() == before
 
     @pytest.mark.parametrize("event", ["messages.upsert", "qrcode.updated", "send.message"])

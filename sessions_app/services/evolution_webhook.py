@@ -10,11 +10,16 @@ Reports are therefore ordered by their time of receipt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import jwt
 from django.conf import settings
 
-from sessions_app.gateway.evolution import EVOLUTION_STATUS_MAP, read_owner
+from sessions_app.gateway.evolution import (
+    EVOLUTION_STATUS_MAP,
+    METADATA_HEADER_PREFIX,
+    read_owner,
+)
 from sessions_app.models import WhatsAppSession
 from sessions_app.services.gateway_status import (
     GatewayReport,
@@ -59,21 +64,29 @@ def evolution_token_verify(*, authorization: str | None) -> None:
         raise WebhookRefused(401, "The bearer token is not an Evolution webhook token.")
 
 
-def evolution_webhook_receive(*, body: bytes, authorization: str | None) -> WebhookOutcome:
+def evolution_webhook_receive(*, body: bytes, headers: Mapping[str, str]) -> WebhookOutcome:
     """Check and apply one Evolution webhook call; raise WebhookRefused, changing nothing, if bad.
 
     Only `connection.update` is acted on; other events, and states this version does not know,
-    are acknowledged and ignored.
+    are acknowledged and ignored. `headers` are the call's: its bearer token, and the metadata
+    the instance's webhook was configured with (`X-Metadata-Organization`, ...).
     """
+    metadata = {
+        key[len(METADATA_HEADER_PREFIX) :].lower(): value
+        for key, value in headers.items()
+        if key.lower().startswith(METADATA_HEADER_PREFIX.lower())
+    }
     return gateway_webhook_receive(
         body=body,
-        authenticate=lambda: evolution_token_verify(authorization=authorization),
+        authenticate=lambda: evolution_token_verify(authorization=headers.get("Authorization")),
         event="connection.update",
-        read=read_evolution_connection_update,
+        read=lambda payload: read_evolution_connection_update(payload, metadata=metadata),
     )
 
 
-def read_evolution_connection_update(payload: dict) -> GatewayReport | None:
+def read_evolution_connection_update(
+    payload: dict, *, metadata: dict[str, str] | None = None
+) -> GatewayReport | None:
     """A `connection.update` body as a report; None for a state this version does not know.
 
     `wuid` (the phone's JID) is only read from an `open` report: Evolution repeats the last
@@ -97,5 +110,9 @@ def read_evolution_connection_update(payload: dict) -> GatewayReport | None:
     # No event time (`date_time` is local time marked UTC) and no event id: the time of receipt
     # orders the reports, so a close received after an open still disconnects.
     return GatewayReport(
-        gateway_name=name, status=status, phone_number=phone, identities=identities or None
+        gateway_name=name,
+        status=status,
+        phone_number=phone,
+        identities=identities or None,
+        metadata=metadata or None,
     )
