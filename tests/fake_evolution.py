@@ -40,6 +40,9 @@ QR_PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 )
 
+# Baileys' pairing codes: eight characters, no dash.
+PAIRING_CODE = "WZYEH1YY"
+
 
 @dataclass
 class FakeInstance:
@@ -222,7 +225,7 @@ class FakeEvolution:
         if number:
             instance.pairing_number = number
         return {
-            "pairingCode": "WZYEH1YY" if instance.pairing_number else None,
+            "pairingCode": PAIRING_CODE if instance.pairing_number else None,
             "code": f"2@fake-qr-{instance.name}-{instance.qr_count}",
             "base64": "data:image/png;base64," + base64.b64encode(QR_PNG).decode(),
             "count": instance.qr_count,

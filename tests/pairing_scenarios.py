@@ -1,5 +1,6 @@
-"""Shared by the pairing tests: a staff member who may pair, the fake WAHA as the gateway, and a
-snapshot of everything a refused pairing or log-out must leave as it was."""
+"""Shared by the pairing tests: a staff member who may pair, the fake WAHA (or the fake
+Evolution API) as the gateway, and a snapshot of everything a refused pairing or log-out must
+leave as it was."""
 
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
@@ -7,6 +8,7 @@ from django.urls import reverse
 from sessions_app.models import SessionMigration, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import STAFF_PERMISSIONS, reconnected_phone
+from tests.fake_evolution import FakeEvolution
 from tests.fake_waha import FakeWaha
 
 PAIRING_PERMISSIONS = [*STAFF_PERMISSIONS, "sessions_app.add_whatsappsession"]
@@ -21,6 +23,16 @@ def use_fake_waha(settings, waha: FakeWaha, *, webhook_url: str) -> None:
     settings.WHATSAPP_GATEWAY_API_KEY = waha.api_key
     settings.WHATSAPP_GATEWAY_TIMEOUT = 2.0
     settings.WHATSAPP_WEBHOOK_SECRET = WEBHOOK_SECRET
+    settings.WHATSAPP_WEBHOOK_PUBLIC_URL = webhook_url
+
+
+def use_fake_evolution(settings, evolution: FakeEvolution, *, webhook_url: str) -> None:
+    """Point the product at `evolution` instead; the backend turns `webhook_url` into its own
+    webhook's URL (…/webhooks/evolution/) and signs with EVOLUTION_WEBHOOK_JWT_KEY."""
+    settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.evolution.GatewayBackend"
+    settings.WHATSAPP_GATEWAY_URL = evolution.url
+    settings.WHATSAPP_GATEWAY_API_KEY = evolution.api_key
+    settings.WHATSAPP_GATEWAY_TIMEOUT = 2.0
     settings.WHATSAPP_WEBHOOK_PUBLIC_URL = webhook_url
 
 

@@ -13,7 +13,7 @@ from sessions_app.gateway import (
     SessionStatus,
     get_gateway,
 )
-from tests.fake_evolution import QR_PNG, FakeEvolution, FakeInstance, error_body
+from tests.fake_evolution import PAIRING_CODE, QR_PNG, FakeEvolution, FakeInstance, error_body
 
 EVOLUTION = "sessions_app.gateway.evolution.GatewayBackend"
 GROUP = "120363012345678901@g.us"
@@ -253,7 +253,7 @@ class TestLifecycle:
     def test_pairing_code_asks_connect_with_the_number_in_digits(self, evolution):
         evolution.instances["aurora-3"] = FakeInstance(name="aurora-3")
         code = backend(evolution).request_pairing_code("aurora-3", "+55 11 98765-4321")
-        assert code == "WZYEH1YY"
+        assert code == PAIRING_CODE
         assert evolution.requests[-1].path == "/instance/connect/aurora-3?number=5511987654321"
 
     def test_pairing_code_not_ready_yet_is_retryable(self, evolution):

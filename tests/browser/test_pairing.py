@@ -1,21 +1,27 @@
-"""Pairing a phone again in a real browser: the QR code, the scan reported by the fake WAHA to
-the live server, and what moved shown without a reload; the page keeps to a strict CSP."""
+"""Pairing a phone again in a real browser: the QR code, the scan reported by the fake gateway
+(WAHA, then Evolution API) to the live server, and what moved shown without a reload; the page
+keeps to a strict CSP."""
 
 import re
+from dataclasses import dataclass
 
 import pytest
 from django.core.management import call_command
 from playwright.sync_api import expect
 
+from sessions_app.gateway import evolution as evolution_backend
 from sessions_app.gateway import waha as waha_backend
 from sessions_app.models import WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import PASSWORD, staff_member
+from tests.fake_evolution import PAIRING_CODE, FakeEvolution
+from tests.fake_waha import FakeWaha
 from tests.pairing_scenarios import (
     PAIRING_PERMISSIONS,
     dropped_phone,
     fake_waha,
     resync_a_group,
+    use_fake_evolution,
     use_fake_waha,
 )
 
@@ -32,13 +38,44 @@ STRICT_CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src '
 PAIRING_PAGE = re.compile(r".*/whatsappsession/[^/]+/pairing/(\?.*)?$")
 
 
-@pytest.fixture
-def waha(settings, live_server):
-    with fake_waha() as server:
-        use_fake_waha(settings, server, webhook_url=f"{live_server.url}/webhooks/whatsapp/")
-        settings.WHATSAPP_SEND_INTERVAL_SECONDS = 0
-        settings.WHATSAPP_SEND_JITTER_SECONDS = 0
-        yield server
+@dataclass
+class PairingGateway:
+    """One fake gateway as the pairing tests drive it: the same steps, each gateway's routes."""
+
+    kind: str
+    server: FakeWaha | FakeEvolution
+    backend: type
+    pairing_code: str
+
+    def scan(self, name: str, phone_number: str) -> None:
+        assert self.server.scan(name, phone_number).status_code == 200
+
+    def qr_path(self, name: str) -> str:
+        return f"/api/{name}/auth/qr" if self.kind == "waha" else f"/instance/connect/{name}"
+
+    def sent(self) -> set[tuple[str, str]]:
+        """(gateway session name, text) of every message the gateway accepted."""
+        if self.kind == "waha":
+            return {(r.json["session"], r.json["text"]) for r in self.server.sends()}
+        return {(r.path.rsplit("/", 1)[1], r.json["text"]) for r in self.server.sends()}
+
+
+@pytest.fixture(params=["waha", "evolution"])
+def gateway(request, settings, live_server):
+    """The pairing runs once per gateway backend, each against its fake over HTTP."""
+    webhook_url = f"{live_server.url}/webhooks/whatsapp/"
+    settings.WHATSAPP_SEND_INTERVAL_SECONDS = 0
+    settings.WHATSAPP_SEND_JITTER_SECONDS = 0
+    if request.param == "waha":
+        with fake_waha() as server:
+            use_fake_waha(settings, server, webhook_url=webhook_url)
+            yield PairingGateway("waha", server, waha_backend.GatewayBackend, "ABCD-EFGH")
+    else:
+        with FakeEvolution(api_key="pairing-api-key") as server:
+            use_fake_evolution(settings, server, webhook_url=webhook_url)
+            yield PairingGateway(
+                "evolution", server, evolution_backend.GatewayBackend, PAIRING_CODE
+            )
 
 
 @pytest.fixture
@@ -87,17 +124,18 @@ def open_pairing_page(page, log_in, scene) -> WhatsAppSession:
 
 
 def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_session(
-    strict_page, log_in, screenshot, scene, waha
+    strict_page, log_in, screenshot, scene, gateway
 ):
     page = strict_page
     session = open_pairing_page(page, log_in, scene)
     resync_a_group(scene, session)
 
     page.get_by_role("button", name="Get a pairing code").click()
-    expect(page.locator("#pairing-code-value")).to_have_text("ABCD-EFGH")
-    screenshot(page, "pairing-page-waiting")
+    expect(page.locator("#pairing-code-value")).to_have_text(gateway.pairing_code)
+    if gateway.kind == "waha":  # one set of screenshots for the README
+        screenshot(page, "pairing-page-waiting")
 
-    waha.scan(session.gateway_session_name, PHONE)
+    gateway.scan(session.gateway_session_name, PHONE)
 
     expect(page.locator("#pairing-status")).to_have_text("Connected")
     expect(page.locator("#pairing-phone")).to_have_text(PHONE)
@@ -108,12 +146,12 @@ def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_sessi
     expect(moved).to_contain_text("Groups merged: 1")
     expect(page.locator("#pairing-qr")).to_be_hidden()
     assert page.evaluate("window.notReloaded") is True
-    screenshot(page, "pairing-page-connected")
+    if gateway.kind == "waha":
+        screenshot(page, "pairing-page-connected")
     assert page.evaluate("window.cspViolations") == []
 
     call_command("process_message_queue", verbosity=0)
-    sent = {(r.json["session"], r.json["text"]) for r in waha.sends()}
-    assert sent == {
+    assert gateway.sent() == {
         (session.gateway_session_name, message.body) for message in scene.pending_messages
     }
 
@@ -122,19 +160,19 @@ def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_sessi
 
 
 def test_another_phone_moves_nothing_and_offers_the_forced_move(
-    strict_page, log_in, scene, waha, monkeypatch
+    strict_page, log_in, scene, gateway, monkeypatch
 ):
     # A gateway whose QR code renews every second: the page asks for each new one.
-    monkeypatch.setattr(waha_backend.GatewayBackend, "qr_refresh_seconds", 1)
+    monkeypatch.setattr(gateway.backend, "qr_refresh_seconds", 1)
     page = strict_page
     session = open_pairing_page(page, log_in, scene)
-    qr_path = f"/api/{session.gateway_session_name}/auth/qr"
+    qr_path = gateway.qr_path(session.gateway_session_name)
     expect(page.locator("#pairing")).to_have_attribute("data-qr-refresh-seconds", "1")
     page.wait_for_function("document.getElementById('pairing-qr-image').src.includes('t=')")
     page.wait_for_function("document.getElementById('pairing-qr-image').complete")
-    assert sum(r.path == qr_path for r in waha.requests) >= 2
+    assert sum(r.path == qr_path for r in gateway.server.requests) >= 2
 
-    waha.scan(session.gateway_session_name, OTHER_PHONE)
+    gateway.scan(session.gateway_session_name, OTHER_PHONE)
 
     expect(page.locator("#pairing-phone")).to_have_text(OTHER_PHONE)
     message = page.locator("#pairing-message")
