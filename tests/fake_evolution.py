@@ -20,20 +20,16 @@ from the instance's `jwt_key` header; `drop(name)` closes it the same way.
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
-import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import unquote
 
 import httpx
 import jwt
 
-from tests.fake_waha import RecordedRequest
+from tests.fake_http import FakeGateway, RecordedRequest
 
 # A 1x1 PNG: what matters to the product is that the QR code is a PNG it can show.
 QR_PNG = base64.b64decode(
@@ -67,35 +63,15 @@ def webhook_token(key: str, *, lifetime: int = 600, now: float | None = None, **
     return jwt.encode({**payload, **claims}, key, algorithm="HS256")
 
 
-class FakeEvolution:
+class FakeEvolution(FakeGateway):
     def __init__(self, *, api_key: str = "test-api-key") -> None:
-        self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
+        # Evolution checks the key itself, after the instance is known (see `_route`).
+        super().__init__(api_key="")
+        self.global_key = api_key  # AUTHENTICATION_API_KEY
         self.instances: dict[str, FakeInstance] = {}
         self.groups: dict[str, list[dict]] = {}
         self.sent: list[RecordedRequest] = []  # sendText calls answered with a message
         self.message_ids: list[str] = []  # the `key.id` of each, in order
-        self.script: list = []
-        self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
-        self._server.daemon_threads = True
-        # A short poll lets each test's server stop at once instead of within half a second.
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-
-    @property
-    def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def __enter__(self) -> FakeEvolution:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._server.shutdown()
-        self._server.server_close()
 
     def sends(self) -> list[RecordedRequest]:
         with self._lock:
@@ -148,9 +124,13 @@ class FakeEvolution:
         }
         return httpx.post(instance.webhook["url"], json=body, headers=headers, timeout=10)
 
-    def _next_scripted(self):
+    def route(self, method: str, path: str, query: dict, body, request: RecordedRequest):
         with self._lock:
-            return self.script.pop(0) if self.script else None
+            status, answer = self._route(method, path, query, body, request.headers.get("apikey"))
+            if status == 201 and path.startswith("/message/sendText/"):
+                self.sent.append(request)
+                self.message_ids.append(answer["key"]["id"])
+        return status, answer
 
     def _route(self, method: str, path: str, query: dict, body, apikey: str | None):
         parts = [unquote(p) for p in path.strip("/").split("/")]
@@ -166,7 +146,7 @@ class FakeEvolution:
             return 404, error_body(404, "Not Found", [f"Cannot {method} {path}"])
         elif name is not None and name not in self.instances:
             return 404, error_body(404, "Not Found", [f'The "{name}" instance does not exist'])
-        if self.api_key and apikey != self.api_key:
+        if self.global_key and apikey != self.global_key:
             instance = self.instances.get(name or "")
             if instance is None or apikey != instance.token:
                 return 401, error_body(401, "Unauthorized", "Unauthorized")
@@ -264,64 +244,3 @@ class FakeEvolution:
             "messageTimestamp": int(time.time()),
             "source": "unknown",
         }
-
-    def _handler_class(self):
-        fake = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            wbufsize = -1
-            disable_nagle_algorithm = True
-
-            def log_message(self, *args):  # keep test output quiet
-                pass
-
-            def do_GET(self):
-                self._handle("GET")
-
-            def do_POST(self):
-                self._handle("POST")
-
-            def do_DELETE(self):
-                self._handle("DELETE")
-
-            def _handle(self, method: str) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                raw = self.rfile.read(length) if length else b""
-                try:
-                    body = json.loads(raw) if raw else None
-                except ValueError:
-                    body = raw
-                request = RecordedRequest(method, self.path, dict(self.headers), body)
-                with fake._lock:
-                    fake.requests.append(request)
-                scripted = fake._next_scripted()
-                if isinstance(scripted, int | float):
-                    time.sleep(scripted)
-                    scripted = None
-                if scripted is not None:
-                    return self._answer(*scripted)
-                url = urlsplit(self.path)
-                query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                with fake._lock:
-                    status, answer = fake._route(
-                        method, url.path, query, body, self.headers.get("apikey")
-                    )
-                    if status == 201 and url.path.startswith("/message/sendText/"):
-                        fake.sent.append(request)
-                        fake.message_ids.append(answer["key"]["id"])
-                self._answer(status, answer)
-
-            def _answer(self, status: int, body, headers: dict | None = None) -> None:
-                data = body if isinstance(body, bytes) else json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                for key, value in (headers or {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                # The client may have given up already (a scripted stall past its timeout).
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(data)
-
-        return Handler

@@ -81,6 +81,9 @@ class FakeGateway:
             def do_PUT(self):
                 self._handle("PUT")
 
+            def do_DELETE(self):
+                self._handle("DELETE")
+
             def _handle(self, method: str) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""

@@ -31,7 +31,7 @@ def use_fake_evolution(settings, evolution: FakeEvolution, *, webhook_url: str) 
     webhook's URL (…/webhooks/evolution/) and signs with EVOLUTION_WEBHOOK_JWT_KEY."""
     settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.evolution.GatewayBackend"
     settings.WHATSAPP_GATEWAY_URL = evolution.url
-    settings.WHATSAPP_GATEWAY_API_KEY = evolution.api_key
+    settings.WHATSAPP_GATEWAY_API_KEY = evolution.global_key
     settings.WHATSAPP_GATEWAY_TIMEOUT = 2.0
     settings.WHATSAPP_WEBHOOK_PUBLIC_URL = webhook_url
 
