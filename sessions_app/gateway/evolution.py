@@ -24,14 +24,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from sessions_app.gateway.base import (
-    BaseGatewayBackend,
+    GatewayError,
     GatewayGroup,
     PermanentGatewayError,
     RetryableGatewayError,
     SessionNotReadyError,
     SessionStatus,
-    parse_retry_after,
 )
+from sessions_app.gateway.http import HttpGatewayBackend
 from sessions_app.phones import normalize_phone_number
 
 logger = logging.getLogger(__name__)
@@ -58,14 +58,6 @@ _ALREADY_EXISTS = re.compile(r"already in use", re.I)
 _MAX_REASON = 300
 
 
-class EvolutionRefused(PermanentGatewayError):
-    """A 4xx answer; `status` tells an instance name already in use (403) from the rest."""
-
-    def __init__(self, message: str, *, status: int) -> None:
-        super().__init__(message)
-        self.status = status
-
-
 def webhook_headers(*, secret: str, metadata: dict[str, str]) -> dict[str, str]:
     """The headers an instance's webhook is configured with: the JWT key, then the metadata."""
     headers = {JWT_KEY_HEADER: secret}
@@ -86,43 +78,33 @@ def read_owner(jid: str | None) -> tuple[str | None, dict[str, str]]:
         return None, {"lid" if jid.endswith("@lid") else "jid": jid}
 
 
-class GatewayBackend(BaseGatewayBackend):
+class GatewayBackend(HttpGatewayBackend):
+    label = "Evolution"
+    api_key_header = "apikey"
     webhook_url_name = "sessions_app:evolution_webhook"
 
     def webhook_secret(self) -> str:
         return settings.EVOLUTION_WEBHOOK_JWT_KEY
 
-    def __init__(
-        self,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float | None = None,
-        **kwargs,
-    ) -> None:
-        super().__init__(**kwargs)
-        headers = {"Accept": "application/json"}
-        api_key = settings.WHATSAPP_GATEWAY_API_KEY if api_key is None else api_key
-        if api_key:
-            headers["apikey"] = api_key
-        # One client per backend keeps the connection alive across a dispatcher's sends.
-        self.client = httpx.Client(
-            base_url=(base_url or settings.WHATSAPP_GATEWAY_URL).rstrip("/"),
-            headers=headers,
-            timeout=settings.WHATSAPP_GATEWAY_TIMEOUT if timeout is None else timeout,
-        )
-
-    def close(self) -> None:
-        self.client.close()
+    def request(self, method: str, path: str, **kwargs) -> httpx.Response:
+        try:
+            return super().request(method, path, **kwargs)
+        except GatewayError as exc:
+            # An answer (not a lost connection) saying the instance is not connected: the
+            # phone dropped, so the message waits for it.
+            if exc.__cause__ is None and _NOT_CONNECTED.search(str(exc)):
+                raise SessionNotReadyError(f"Evolution's instance is not connected: {exc}") from exc
+            raise
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
-        # Accepted is sent, id or not (or no JSON at all): sending again could deliver it twice.
-        body = self._call(
-            "POST",
-            f"/message/sendText/{_q(session_name)}",
-            json={"number": chat_id, "text": text},
-            accept_non_json=True,
+        response = self.request(
+            "POST", f"/message/sendText/{_q(session_name)}", json={"number": chat_id, "text": text}
         )
+        # Accepted is sent, id or not (or no JSON at all): sending again could deliver it twice.
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
         key = body.get("key") if isinstance(body, dict) else None
         message_id = key.get("id") if isinstance(key, dict) else None
         if not message_id:
@@ -130,7 +112,7 @@ class GatewayBackend(BaseGatewayBackend):
         return str(message_id) if message_id else ""
 
     def get_status(self, *, session_name: str) -> SessionStatus:
-        body = self._call("GET", f"/instance/connectionState/{_q(session_name)}")
+        body = self.call("GET", f"/instance/connectionState/{_q(session_name)}")
         instance = body.get("instance") if isinstance(body, dict) else None
         raw_status = instance.get("state") if isinstance(instance, dict) else None
         if not isinstance(raw_status, str):
@@ -151,7 +133,7 @@ class GatewayBackend(BaseGatewayBackend):
         )
 
     def _owner_jid(self, name: str) -> str | None:
-        body = self._call("GET", "/instance/fetchInstances", params={"instanceName": name})
+        body = self.call("GET", "/instance/fetchInstances", params={"instanceName": name})
         records = body if isinstance(body, list) else [body]
         for record in records:
             if isinstance(record, dict) and record.get("name", name) == name:
@@ -171,7 +153,7 @@ class GatewayBackend(BaseGatewayBackend):
             "headers": webhook_headers(secret=webhook_secret, metadata=metadata),
         }
         try:
-            self._call(
+            self.call(
                 "POST",
                 "/instance/create",
                 json={
@@ -181,11 +163,11 @@ class GatewayBackend(BaseGatewayBackend):
                     "webhook": webhook,
                 },
             )
-        except EvolutionRefused as exc:
-            if exc.status != 403 or not _ALREADY_EXISTS.search(str(exc)):
+        except PermanentGatewayError as exc:
+            if not _ALREADY_EXISTS.search(str(exc)):
                 raise
             # The instance exists (a phone paired again under the same name): reconfigure it.
-            self._call("POST", f"/webhook/set/{_q(name)}", json={"webhook": webhook})
+            self.call("POST", f"/webhook/set/{_q(name)}", json={"webhook": webhook})
             self._connect(name)
 
     def get_qr(self, name: str) -> bytes:
@@ -216,13 +198,13 @@ class GatewayBackend(BaseGatewayBackend):
 
     def logout(self, name: str) -> None:
         try:
-            self._call("DELETE", f"/instance/logout/{_q(name)}")
+            self.call("DELETE", f"/instance/logout/{_q(name)}")
         except SessionNotReadyError:
             # Evolution refuses to log out an instance that is not connected: it already is out.
             return
 
     def list_groups(self, name: str) -> list[GatewayGroup]:
-        body = self._call(
+        body = self.call(
             "GET", f"/group/fetchAllGroups/{_q(name)}", params={"getParticipants": "false"}
         )
         if not isinstance(body, list):
@@ -244,43 +226,13 @@ class GatewayBackend(BaseGatewayBackend):
 
     def _connect(self, name: str, *, number: str | None = None):
         params = {"number": number} if number else None
-        body = self._call("GET", f"/instance/connect/{_q(name)}", params=params)
+        body = self.call("GET", f"/instance/connect/{_q(name)}", params=params)
         # Evolution answers its own failure here with a 200 and `{"error": true, "message"}`.
         if isinstance(body, dict) and body.get("error") is True:
             raise PermanentGatewayError(
                 f"Evolution refused to connect {name!r}: {_one_line(body.get('message'))}"
             )
         return body
-
-    def _call(self, method: str, path: str, *, accept_non_json: bool = False, **kwargs):
-        where = f"{method} {path}"
-        try:
-            response = self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise RetryableGatewayError(f"Evolution timed out on {where}.") from exc
-        except httpx.TransportError as exc:
-            raise RetryableGatewayError(f"Evolution unreachable on {where}: {exc}.") from exc
-        status = response.status_code
-        if status in (408, 429):
-            raise RetryableGatewayError(
-                f"Evolution answered {status} on {where}: {_reason(response)}",
-                retry_after=parse_retry_after(response.headers.get("Retry-After")),
-            )
-        if status >= 400:
-            reason = _reason(response)
-            if _NOT_CONNECTED.search(reason):
-                raise SessionNotReadyError(f"Evolution's instance is not connected: {reason}")
-            if status >= 500:
-                raise RetryableGatewayError(f"Evolution answered {status} on {where}: {reason}")
-            raise EvolutionRefused(
-                f"Evolution refused {where} with {status}: {reason}", status=status
-            )
-        try:
-            return response.json()
-        except ValueError as exc:
-            if accept_non_json:
-                return None
-            raise PermanentGatewayError(f"Evolution answered {where} with malformed JSON.") from exc
 
 
 def _q(name: str) -> str:
@@ -290,21 +242,6 @@ def _q(name: str) -> str:
 def _state(body) -> str | None:
     instance = body.get("instance") if isinstance(body, dict) else None
     return instance.get("state") if isinstance(instance, dict) else None
-
-
-def _reason(response: httpx.Response) -> str:
-    """Evolution's own message, on one line and short enough to keep on a message row."""
-    try:
-        body = response.json()
-    except ValueError:
-        return _one_line(response.text) or response.reason_phrase
-    if isinstance(body, dict):
-        inner = body.get("response")
-        message = inner.get("message") if isinstance(inner, dict) else body.get("message")
-        text = _one_line(message if message is not None else body.get("error") or body)
-    else:
-        text = _one_line(body)
-    return text or response.reason_phrase
 
 
 def _one_line(value) -> str:

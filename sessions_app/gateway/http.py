@@ -92,8 +92,13 @@ def response_reason(response: httpx.Response) -> str:
     except ValueError:
         text = response.text
     else:
+        # Evolution API nests its message: `{"error": "Not Found", "response": {"message"}}`.
+        inner = body.get("response") if isinstance(body, dict) else None
         text = (
-            body.get("message") or body.get("error") or str(body)
+            body.get("message")
+            or (inner.get("message") if isinstance(inner, dict) else None)
+            or body.get("error")
+            or str(body)
             if isinstance(body, dict)
             else str(body)
         )
