@@ -50,6 +50,7 @@ from sessions_app.services.migration import (
     adopt_predecessors,
     migrate_session,
 )
+from sessions_app.services.supersession import attach_to_live_sessions
 
 # What a migration reports, in the order staff read it: (counts keys, label, model of the ids).
 # "Pending messages" are the rows the session page's panel counts: re-pointed to a merged
@@ -213,6 +214,10 @@ class OrganizationAdmin(OrganizationPairingAdmin, OrganizationScopedAdmin, admin
     def has_add_permission(self, request):
         # A new organization has no members yet, so only a superuser could ever see it.
         return request.user.is_superuser and super().has_add_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        attach_to_live_sessions(Organization.objects.filter(pk=obj.pk))
 
 
 class SessionChangeList(ChangeList):

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.db.models.sql import UpdateQuery
@@ -397,7 +398,10 @@ def _apply(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
         return _ids(rows.model, rows.values_list("pk", flat=True))
     query = rows.query.chain(UpdateQuery)
     query.add_update_values(values)
-    sql, params = query.get_compiler(plan.using).as_sql()
+    try:
+        sql, params = query.get_compiler(plan.using).as_sql()
+    except EmptyResultSet:  # e.g. `pk__in=[]`: nothing to update, no statement to send
+        return []
     connection = connections[plan.using]
     returning = _returning_ids(
         connection, rows.model, connection.ops.quote_name(rows.model._meta.db_table)
@@ -484,6 +488,7 @@ def sweep_references(
     organization_id: object | None = None,
     trigger: str = SessionMigration.Trigger.COMMAND,
     dry_run: bool = False,
+    superseded_only: bool = False,
 ) -> SweepReport:
     """Finish what the automatic path missed, one transaction per session:
 
@@ -515,7 +520,7 @@ def sweep_references(
         .filter(Exists(waiting))
         .order_by(F("connected_at").desc(nulls_last=True), "-created_at")
     )
-    for session in adopters:
+    for session in adopters if not superseded_only else ():
         try:
             results = adopt_predecessors(session, trigger=trigger, dry_run=dry_run)
         except SessionMigrationError as exc:
