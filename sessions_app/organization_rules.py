@@ -41,6 +41,18 @@ def cross_organization_rows(connection) -> list[tuple[str, str, str]]:
     return rows
 
 
+def refuse_cross_organization_rows(connection) -> None:
+    """Raise, naming the rows to fix first, when any row points across organizations."""
+    bad = cross_organization_rows(connection)
+    if bad:
+        listed = "; ".join(f"{table} {row_id}: {reason}" for table, row_id, reason in bad[:20])
+        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+        raise RuntimeError(
+            f"{len(bad)} row(s) point at another organization's session, group or event: "
+            f"{listed}{more}. Point each at a row of its own organization, then migrate again."
+        )
+
+
 def session_organization_error(*, organization_id, session, what: str = "session") -> str:
     """Why `session` cannot serve a row of `organization_id`; empty when it can."""
     if session is None or organization_id is None or session.organization_id == organization_id:

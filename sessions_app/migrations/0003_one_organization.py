@@ -13,7 +13,7 @@ SQLite (`make run`) gets none of this: the forms and services refuse such rows t
 
 from django.db import migrations
 
-from sessions_app.organization_rules import cross_organization_rows
+from sessions_app.organization_rules import refuse_cross_organization_rows
 
 COMPOSITE_KEYS = [
     # (table, constraint, columns)
@@ -146,14 +146,7 @@ def _backward_sql() -> list[str]:
 
 
 def enforce(apps, schema_editor):
-    bad = cross_organization_rows(schema_editor.connection)
-    if bad:
-        listed = "; ".join(f"{table} {row_id}: {reason}" for table, row_id, reason in bad[:20])
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
-        raise RuntimeError(
-            f"{len(bad)} row(s) point at another organization's session, group or event: "
-            f"{listed}{more}. Point each at a session of its own organization, then migrate again."
-        )
+    refuse_cross_organization_rows(schema_editor.connection)
     if schema_editor.connection.vendor != "postgresql":
         return
     for sql in _forward_sql():
