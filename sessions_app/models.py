@@ -230,7 +230,9 @@ class SessionMigration(models.Model):
     moved_ids = models.JSONField(default=dict)
     # What else the move changed, so an undo can put it back: the sessions' `superseded_by` and
     # `updated_at` before, and the groups it activated.
-    prior_state = models.JSONField(default=dict, blank=True)
+    prior_state = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
     # On an undo: the migration it reverts (which then shows "undone by" this one), and the rows
     # it left where they were, {count key: [{"id": ..., "reason": ...}, ...]}.
     undoes = models.OneToOneField(
@@ -240,7 +242,9 @@ class SessionMigration(models.Model):
         on_delete=models.PROTECT,
         related_name="undone_by",
     )
-    left_ids = models.JSONField(default=dict, blank=True)
+    left_ids = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
 
     class Meta:
         db_table = "session_migrations"

@@ -174,7 +174,15 @@ def test_a_migration_then_its_undo_gives_back_every_table(world):
         old, new, _ = build(world)
         before = without_audit(database_snapshot())
 
+        active_on_old = set(
+            WhatsAppGroup.objects.filter(session=old, is_active=True).values_list(
+                "group_jid", flat=True
+            )
+        )
         migration = migrate_session(old, new, trigger="command").migration
+        for jid in active_on_old:
+            active = WhatsAppGroup.objects.filter(session=new, group_jid=jid, is_active=True)
+            assert active.count() == 1, jid
         if migration is not None:
             result = undo_migration(migration, actor=None)
             assert result.left == {}

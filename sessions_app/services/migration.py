@@ -14,6 +14,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
@@ -420,32 +421,7 @@ def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> 
             ref.model,
             rows.filter(**{f"{ref.field_name}__in": merged}).values_list("pk", flat=True),
         )
-    connection = connections[plan.using]
-    qn = connection.ops.quote_name
-    group_meta = ref.field.related_model._meta
-    session_field = group_meta.get_field(group_session_field())
-    table = qn(ref.model._meta.db_table)
-    sql = (
-        f"UPDATE {table} SET {qn(ref.field.column)} = new_group.{qn(group_meta.pk.column)}"
-        f" FROM {qn(group_meta.db_table)} AS old_group"
-        f" JOIN {qn(group_meta.db_table)} AS new_group"
-        f" ON new_group.{qn('group_jid')} = old_group.{qn('group_jid')}"
-        f" AND new_group.{qn(session_field.column)} = %s"
-        f" WHERE {table}.{qn(ref.field.column)} = old_group.{qn(group_meta.pk.column)}"
-        f" AND old_group.{qn(session_field.column)} = %s"
-    )
-    params = [
-        session_field.get_db_prep_value(plan.new.pk, connection),
-        session_field.get_db_prep_value(plan.old.pk, connection),
-    ]
-    where_sql, where_params = _where_sql(rows, plan.using)
-    if where_sql:
-        sql += f" AND ({where_sql})"
-        params.extend(where_params)
-    sql += f" RETURNING {_returning_ids(connection, ref.model, table)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _fetched_ids(connection, ref.model, cursor)
+    return _repoint_between_sessions(plan, ref, rows, from_session=plan.old, to_session=plan.new)
 
 
 def _where_sql(rows: QuerySet, using: str) -> tuple[str, list]:
@@ -679,7 +655,9 @@ def _undo_references(plan: _Plan, migration: SessionMigration, left: dict) -> No
 def _undo_move(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
     key = ref.rule.count_key
     manager = ref.model._default_manager.using(plan.using)
-    rows = manager.filter(pk__in=ids, **{ref.field_name: plan.new.pk}, **ref.rule.where)
+    rows = manager.filter(
+        pk__in=_among(plan, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
+    )
     plan.moved_ids[key] = _apply(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
     _note_left(plan, ref, key, ids, left, ref.field_name, ref.rule.where)
 
@@ -694,22 +672,29 @@ def _undo_repoint(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> No
     group_field = ref.field_name
     session_field = group_session_field()
     rows = ref.model._default_manager.using(plan.using).filter(
-        pk__in=ids,
-        **{f"{group_field}__{session_field}": plan.new.pk},
-        **{
-            f"{group_field}__group_jid__in": _groups(ref)
-            .filter(**{session_field: plan.old.pk})
-            .values("group_jid")
-        },
-        **ref.rule.where,
+        pk__in=_among(plan, ids), **ref.rule.where
     )
     if plan.dry_run:
-        plan.moved_ids[key] = _ids(ref.model, rows.values_list("pk", flat=True))
+        old_jids = _groups(ref).filter(**{session_field: plan.old.pk}).values("group_jid")
+        going_back = rows.filter(
+            **{f"{group_field}__{session_field}": plan.new.pk},
+            **{f"{group_field}__group_jid__in": old_jids},
+        )
+        plan.moved_ids[key] = _ids(ref.model, going_back.values_list("pk", flat=True))
     else:
         plan.moved_ids[key] = _repoint_between_sessions(
             plan, ref, rows, from_session=plan.new, to_session=plan.old
         )
     _note_left(plan, ref, key, ids, left, f"{group_field}__{session_field}", ref.rule.where)
+
+
+def _among(plan: _Plan, ids) -> object:
+    """`ids` for a `pk__in`: on PostgreSQL one array parameter, however many ids (a statement
+    takes at most 65,535 parameters)."""
+    ids = list(ids)
+    if connections[plan.using].vendor != "postgresql" or not ids:
+        return ids
+    return RawSQL("SELECT unnest(%s::uuid[])", (ids,))
 
 
 def _groups(ref: Reference) -> QuerySet:
@@ -723,7 +708,11 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
 
     merged_ids = moved.get(ref.rule.merged_key) or []
     plan.moved_ids[ref.rule.merged_key] = (
-        _apply(plan, groups.filter(pk__in=merged_ids, is_active=False, **old), {"is_active": True})
+        _apply(
+            plan,
+            groups.filter(pk__in=_among(plan, merged_ids), is_active=False, **old),
+            {"is_active": True},
+        )
         if merged_ids
         else []
     )
@@ -732,13 +721,17 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     # The merge's targets it activated go back to inactive, unless moved or deactivated since.
     activated = prior.get("groups_activated") or []
     if activated and not plan.dry_run:
-        _apply(plan, groups.filter(pk__in=activated, is_active=True, **new), {"is_active": False})
+        _apply(
+            plan,
+            groups.filter(pk__in=_among(plan, activated), is_active=True, **new),
+            {"is_active": False},
+        )
 
     moved_ids = moved.get(ref.rule.moved_key) or []
-    was_inactive = set(prior.get("groups_moved_inactive") or [])
+    was_inactive = prior.get("groups_moved_inactive") or []
     # A group of the same group_jid on the old session (synced since) keeps the one it has.
     movable = (
-        groups.filter(pk__in=moved_ids, is_active=True, **new).exclude(
+        groups.filter(pk__in=_among(plan, moved_ids), is_active=True, **new).exclude(
             group_jid__in=groups.filter(**old).values("group_jid")
         )
         if moved_ids
@@ -748,10 +741,12 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     if moved_ids:
         back += _apply(
             plan,
-            movable.filter(pk__in=was_inactive),
+            movable.filter(pk__in=_among(plan, was_inactive)),
             {session_field: plan.old.pk, "is_active": False},
         )
-        back += _apply(plan, movable.exclude(pk__in=was_inactive), {session_field: plan.old.pk})
+        back += _apply(
+            plan, movable.exclude(pk__in=_among(plan, was_inactive)), {session_field: plan.old.pk}
+        )
     plan.moved_ids[ref.rule.moved_key] = back
     _note_left(plan, ref, ref.rule.moved_key, moved_ids, left, session_field, {})
 
@@ -766,7 +761,7 @@ def _report_followers(
         plan.moved_ids[key] = []
         return
     groups_back = set(plan.moved_ids.get(group_ref.rule.moved_key) or [])
-    rows = ref.model._default_manager.using(plan.using).filter(pk__in=ids)
+    rows = ref.model._default_manager.using(plan.using).filter(pk__in=_among(plan, ids))
     current = {str(pk): str(group_id) for pk, group_id in rows.values_list("pk", ref.field.attname)}
     plan.moved_ids[key] = [i for i in ids if current.get(i) in groups_back]
     for row_id in ids:
@@ -793,7 +788,7 @@ def _note_left(
     found = {
         str(row[0]): row[1:]
         for row in ref.model._default_manager.using(plan.using)
-        .filter(pk__in=rest)
+        .filter(pk__in=_among(plan, rest))
         .values_list("pk", session_path, *where_fields)
     }
     for row_id in rest:
@@ -835,16 +830,13 @@ def _repoint_between_sessions(
     from_session: WhatsAppSession,
     to_session: WhatsAppSession,
 ) -> list[str]:
-    """Point each of `rows` (whose group is on `from_session`) at `to_session`'s group of the
-    same `group_jid`, in one `UPDATE … FROM`."""
+    """Point each of `rows` whose group is on `from_session` at `to_session`'s group of the same
+    `group_jid`, in one `UPDATE … FROM`; `rows` filters on the row's own columns only."""
     connection = connections[plan.using]
     qn = connection.ops.quote_name
     group_meta = ref.field.related_model._meta
     session_field = group_meta.get_field(group_session_field())
     table = qn(ref.model._meta.db_table)
-    where_sql, where_params = _where_sql(
-        ref.model._default_manager.filter(pk__in=rows.values("pk")), plan.using
-    )
     sql = (
         f"UPDATE {table} SET {qn(ref.field.column)} = to_group.{qn(group_meta.pk.column)}"
         f" FROM {qn(group_meta.db_table)} AS from_group"
@@ -852,14 +844,17 @@ def _repoint_between_sessions(
         f" ON to_group.{qn('group_jid')} = from_group.{qn('group_jid')}"
         f" AND to_group.{qn(session_field.column)} = %s"
         f" WHERE {table}.{qn(ref.field.column)} = from_group.{qn(group_meta.pk.column)}"
-        f" AND from_group.{qn(session_field.column)} = %s AND ({where_sql})"
-        f" RETURNING {_returning_ids(connection, ref.model, table)}"
+        f" AND from_group.{qn(session_field.column)} = %s"
     )
     params = [
         session_field.get_db_prep_value(to_session.pk, connection),
         session_field.get_db_prep_value(from_session.pk, connection),
-        *where_params,
     ]
+    where_sql, where_params = _where_sql(rows, plan.using)
+    if where_sql:
+        sql += f" AND ({where_sql})"
+        params.extend(where_params)
+    sql += f" RETURNING {_returning_ids(connection, ref.model, table)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return _fetched_ids(connection, ref.model, cursor)
