@@ -247,3 +247,16 @@ def test_the_number_of_statements_does_not_grow_with_rows():
             undo_migration(migration, actor=None)
         statements.append(len(queries))
     assert statements[0] == statements[1], statements
+
+
+def test_an_undo_that_would_give_a_gateway_name_to_two_live_sessions_is_refused():
+    old, new, _ = merging_scene()
+    name = old.gateway_session_name
+    migration = migrate_session(old, new, trigger="command").migration
+    # A pairing reused the superseded session's gateway name for the live one.
+    WhatsAppSession.objects.filter(pk=new.pk).update(session_data={"session_name": name})
+    before = database_snapshot()
+
+    with pytest.raises(SessionMigrationError, match=f"gateway name '{name}'.*{new.pk}"):
+        undo_migration(migration, actor=None)
+    assert database_snapshot() == before

@@ -18,6 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.references import (
     GROUP_MODEL,
@@ -598,6 +599,7 @@ def undo_migration(
                 f"Migration {migration.pk} was already undone by {done.pk} on "
                 f"{done.created_at:%Y-%m-%d %H:%M}; a new move is the way forward."
             )
+        _refuse_a_second_live_name(old, new, locked, using=using)
         plan = _Plan(old=old, new=new, using=using, dry_run=dry_run)
         left: dict[str, list[dict[str, str]]] = {}
         _undo_references(plan, locked, left)
@@ -632,6 +634,31 @@ def undo_migration(
             result.left_count,
         )
         return result
+
+
+def _refuse_a_second_live_name(
+    old: WhatsAppSession, new: WhatsAppSession, migration: SessionMigration, *, using: str
+) -> None:
+    """An undo makes the old session live again: refused when a live session now holds one of
+    its gateway names, since a name addresses exactly one live session."""
+    before = ((migration.prior_state or {}).get("sessions") or {}).get("old") or {}
+    if old.superseded_by_id != new.pk or before.get("superseded_by"):
+        return  # it stays superseded
+    for key in GATEWAY_NAME_KEYS:
+        name = old.gateway_name(key)
+        holder = (
+            WhatsAppSession.objects.using(using)
+            .filter(superseded_by__isnull=True, **{f"session_data__{key}": name})
+            .exclude(pk=old.pk)
+            .first()
+            if name
+            else None
+        )
+        if holder is not None:
+            raise SessionMigrationError(
+                f"Session {old.pk} would be live again under the gateway name {name!r}, which "
+                f"live session {holder.pk} holds now; move the references by hand instead."
+            )
 
 
 def _undo_references(plan: _Plan, migration: SessionMigration, left: dict) -> None:
