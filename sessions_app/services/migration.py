@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
@@ -683,7 +683,7 @@ def _undo_move(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
     key = ref.rule.count_key
     manager = ref.model._default_manager.using(plan.using)
     rows = manager.filter(
-        pk__in=_among(plan, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
+        _among(plan, ref.model, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
     )
     plan.moved_ids[key] = _apply(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
     _note_left(plan, ref, key, ids, left, ref.field_name, ref.rule.where)
@@ -699,7 +699,7 @@ def _undo_repoint(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> No
     group_field = ref.field_name
     session_field = group_session_field()
     rows = ref.model._default_manager.using(plan.using).filter(
-        pk__in=_among(plan, ids), **ref.rule.where
+        _among(plan, ref.model, ids), **ref.rule.where
     )
     if plan.dry_run:
         old_jids = _groups(ref).filter(**{session_field: plan.old.pk}).values("group_jid")
@@ -715,13 +715,19 @@ def _undo_repoint(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> No
     _note_left(plan, ref, key, ids, left, f"{group_field}__{session_field}", ref.rule.where)
 
 
-def _among(plan: _Plan, ids) -> object:
-    """`ids` for a `pk__in`: on PostgreSQL one array parameter, however many ids (a statement
-    takes at most 65,535 parameters)."""
+def _among(plan: _Plan, model, ids) -> Q | RawSQL:
+    """A filter on `model`'s rows whose id is one of `ids`.
+
+    On PostgreSQL, `id = ANY(array)`: one parameter however many ids, and hashed, so it stays
+    fast whichever way the planner goes when a big move has left its statistics behind.
+    """
     ids = list(ids)
-    if connections[plan.using].vendor != "postgresql" or not ids:
-        return ids
-    return RawSQL("SELECT unnest(%s::uuid[])", (ids,))
+    connection = connections[plan.using]
+    if connection.vendor != "postgresql" or not ids:
+        return Q(pk__in=ids)
+    qn = connection.ops.quote_name
+    column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    return RawSQL(f"{column} = ANY(%s::uuid[])", (ids,), output_field=BooleanField())
 
 
 def _groups(ref: Reference) -> QuerySet:
@@ -737,7 +743,7 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     plan.moved_ids[ref.rule.merged_key] = (
         _apply(
             plan,
-            groups.filter(pk__in=_among(plan, merged_ids), is_active=False, **old),
+            groups.filter(_among(plan, ref.model, merged_ids), is_active=False, **old),
             {"is_active": True},
         )
         if merged_ids
@@ -750,7 +756,7 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     if activated and not plan.dry_run:
         _apply(
             plan,
-            groups.filter(pk__in=_among(plan, activated), is_active=True, **new),
+            groups.filter(_among(plan, ref.model, activated), is_active=True, **new),
             {"is_active": False},
         )
 
@@ -758,7 +764,7 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     was_inactive = prior.get("groups_moved_inactive") or []
     # A group of the same group_jid on the old session (synced since) keeps the one it has.
     movable = (
-        groups.filter(pk__in=_among(plan, moved_ids), is_active=True, **new).exclude(
+        groups.filter(_among(plan, ref.model, moved_ids), is_active=True, **new).exclude(
             group_jid__in=groups.filter(**old).values("group_jid")
         )
         if moved_ids
@@ -768,11 +774,13 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     if moved_ids:
         back += _apply(
             plan,
-            movable.filter(pk__in=_among(plan, was_inactive)),
+            movable.filter(_among(plan, ref.model, was_inactive)),
             {session_field: plan.old.pk, "is_active": False},
         )
         back += _apply(
-            plan, movable.exclude(pk__in=_among(plan, was_inactive)), {session_field: plan.old.pk}
+            plan,
+            movable.exclude(_among(plan, ref.model, was_inactive)),
+            {session_field: plan.old.pk},
         )
     plan.moved_ids[ref.rule.moved_key] = back
     _note_left(plan, ref, ref.rule.moved_key, moved_ids, left, session_field, {})
@@ -788,7 +796,7 @@ def _report_followers(
         plan.moved_ids[key] = []
         return
     groups_back = set(plan.moved_ids.get(group_ref.rule.moved_key) or [])
-    rows = ref.model._default_manager.using(plan.using).filter(pk__in=_among(plan, ids))
+    rows = ref.model._default_manager.using(plan.using).filter(_among(plan, ref.model, ids))
     current = {str(pk): str(group_id) for pk, group_id in rows.values_list("pk", ref.field.attname)}
     plan.moved_ids[key] = [i for i in ids if current.get(i) in groups_back]
     for row_id in ids:
@@ -815,7 +823,7 @@ def _note_left(
     found = {
         str(row[0]): row[1:]
         for row in ref.model._default_manager.using(plan.using)
-        .filter(pk__in=_among(plan, rest))
+        .filter(_among(plan, ref.model, rest))
         .values_list("pk", session_path, *where_fields)
     }
     for row_id in rest:
