@@ -799,8 +799,9 @@ def _report_followers(
     rows = ref.model._default_manager.using(plan.using).filter(_among(plan, ref.model, ids))
     current = {str(pk): str(group_id) for pk, group_id in rows.values_list("pk", ref.field.attname)}
     plan.moved_ids[key] = [i for i in ids if current.get(i) in groups_back]
+    went_back = set(plan.moved_ids[key])
     for row_id in ids:
-        if row_id not in plan.moved_ids[key]:
+        if row_id not in went_back:
             reason = "deleted since" if row_id not in current else "its group stayed where it is"
             left.setdefault(key, []).append({"id": row_id, "reason": reason})
 
