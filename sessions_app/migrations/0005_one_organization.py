@@ -172,7 +172,7 @@ def relax(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("sessions_app", "0003_undo_links"),
+        ("sessions_app", "0004_undo_links"),
         ("scheduling", "0002_dispatcher_claims_and_pacing"),
     ]
 
