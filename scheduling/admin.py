@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 
+from scheduling.admin_views.attention import attention_urls
 from scheduling.forms import CampaignForm, EventForm, ScheduledMessageForm
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from scheduling.services import messages_retry_now
@@ -147,6 +148,9 @@ class ScheduledWhatsAppMessageAdmin(
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("workshop", "webinar")
+
+    def get_urls(self):
+        return [*attention_urls(self), *super().get_urls()]
 
     @admin.display(description="kind")
     def kind(self, obj):

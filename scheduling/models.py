@@ -189,3 +189,27 @@ class SessionSendPacing(models.Model):
 
     def __str__(self) -> str:
         return f"{self.session_id} next at {self.next_send_at:%H:%M:%S}"
+
+
+class DispatcherHeartbeat(models.Model):
+    """The last pass of one dispatcher process: staff see whether any dispatcher is running.
+
+    One row per dispatcher id, upserted once per pass; rows of dispatchers gone for a week are
+    pruned by the same statement.
+    """
+
+    dispatcher_id = models.CharField(max_length=100, primary_key=True)
+    first_pass_at = models.DateTimeField()
+    last_pass_at = models.DateTimeField(db_index=True)
+    passes = models.PositiveBigIntegerField(default=0)
+    # Totals over the dispatcher's life, as its passes reported them.
+    sent = models.PositiveBigIntegerField(default=0)
+    retried = models.PositiveBigIntegerField(default=0)
+    failed = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        db_table = "dispatcher_heartbeats"
+        ordering = ["-last_pass_at"]
+
+    def __str__(self) -> str:
+        return f"{self.dispatcher_id} at {self.last_pass_at:%Y-%m-%d %H:%M:%S}"

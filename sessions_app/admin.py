@@ -24,6 +24,8 @@ from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, We
 from sessions_app.admin_pairing import OrganizationPairingAdmin, SessionPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
 from sessions_app.admin_undo import UndoFromAuditMixin
+from sessions_app.admin_views.timeline import phone_number as phone_timeline_link
+from sessions_app.admin_views.timeline import timeline_urls
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
 from sessions_app.gateway.admin_actions import (
     refresh_status_from_gateway,
@@ -240,7 +242,7 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
     list_display = [
         "short_id",
         "organization_name",
-        "phone_number",
+        phone_timeline_link,
         "status_name",
         "created",
         "connected",
@@ -294,6 +296,9 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
     adopt_references_confirmation_template = None
 
     # Lists and pages -----------------------------------------------------------------------
+
+    def get_urls(self):
+        return [*timeline_urls(self), *super().get_urls()]
 
     def get_changelist(self, request, **kwargs):
         return SessionChangeList

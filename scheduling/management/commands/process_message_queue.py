@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
+from scheduling.heartbeats import dispatcher_heartbeat_record
 from scheduling.services import (
     KINDS,
     DispatchOptions,
@@ -75,6 +76,12 @@ class Command(BaseCommand):
                         gateway=gateway,
                         options=dispatch_options,
                         should_stop=stop.is_set,
+                    )
+                    dispatcher_heartbeat_record(
+                        worker=worker,
+                        sent=result.sent,
+                        retried=result.retried,
+                        failed=result.failed,
                     )
                 except DatabaseError:
                     if not loop:

@@ -1,0 +1,88 @@
+""" "Needs attention": what staff of their organizations should fix now, each item linked to the
+admin list where it is fixed."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from scheduling.admin_views.chart import hour_chart
+from scheduling.selectors_attention import (
+    CHART_HOURS,
+    DISPATCHER_QUIET_AFTER,
+    FAILED_WINDOW,
+    LIST_LIMIT,
+    dispatcher_pulse,
+    failed_messages_since,
+    message_outcomes_per_hour,
+    messages_waiting_on_down_sessions,
+    sessions_holding_references,
+)
+from sessions_app.admin_tenancy import user_organization_id_set
+
+URL_NAME = "scheduling_attention"
+
+
+def attention_urls(model_admin) -> list:
+    view = model_admin.admin_site.admin_view(lambda request: attention_view(model_admin, request))
+    return [path("attention/", view, name=URL_NAME)]
+
+
+def _sessions_list(sessions) -> str:
+    ids = ",".join(str(session.pk) for session in sessions)
+    return (
+        f"{reverse('admin:sessions_app_whatsappsession_changelist')}?{urlencode({'id__in': ids})}"
+    )
+
+
+def attention_view(model_admin, request: HttpRequest):
+    if not model_admin.has_view_permission(request):
+        raise PermissionDenied
+    organization_ids = (
+        None if request.user.is_superuser else list(user_organization_id_set(request))
+    )
+    now = timezone.now()
+
+    held = sessions_holding_references(organization_ids=organization_ids)
+    waiting = messages_waiting_on_down_sessions(organization_ids=organization_ids)
+    failed_since = now - FAILED_WINDOW
+    failed = failed_messages_since(organization_ids=organization_ids, since=failed_since)
+    failed_recent = list(failed.select_related("group").order_by("-updated_at")[: LIST_LIMIT + 1])
+    failed_count = failed.count() if len(failed_recent) > LIST_LIMIT else len(failed_recent)
+    pulse = dispatcher_pulse(now=now)
+    chart = hour_chart(message_outcomes_per_hour(organization_ids=organization_ids, now=now))
+
+    messages_list = reverse("admin:scheduling_scheduledwhatsappmessage_changelist")
+    failed_query = {"status__exact": "failed", "updated_at__gte": failed_since.isoformat()}
+    quiet_for = pulse.quiet_for(now)
+    context = {
+        **model_admin.admin_site.each_context(request),
+        "title": "Needs attention",
+        "subtitle": None,
+        "opts": model_admin.opts,
+        "held": held[:LIST_LIMIT],
+        "held_count": len(held),
+        "held_rows": sum(session.reference_count for session in held),
+        "held_url": _sessions_list(held[:100]) if held else None,
+        "waiting": waiting[:LIST_LIMIT],
+        "waiting_count": sum(item.pending for item in waiting),
+        "waiting_url": _sessions_list([item.session for item in waiting][:100])
+        if waiting
+        else None,
+        "failed_recent": failed_recent[:LIST_LIMIT],
+        "failed_count": failed_count,
+        "failed_url": f"{messages_list}?{urlencode(failed_query)}",
+        "pulse": pulse,
+        "quiet_minutes": int(quiet_for.total_seconds() // 60) if quiet_for else None,
+        "quiet_after_minutes": int(DISPATCHER_QUIET_AFTER.total_seconds() // 60),
+        "chart": chart,
+        "chart_hours": CHART_HOURS,
+        "now": now,
+    }
+    request.current_app = model_admin.admin_site.name
+    return TemplateResponse(request, "admin/scheduling/attention.html", context)

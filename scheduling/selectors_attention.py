@@ -1,0 +1,180 @@
+"""Reads for "Needs attention": what staff of some organizations should fix now."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, When
+from django.db.models.functions import Coalesce, TruncHour
+from django.utils import timezone
+
+from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
+from scheduling.selectors import sending_sessions_for
+from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import holding_references, reference_counts_by_session
+
+Status = ScheduledWhatsAppMessage.Status
+SessionStatus = WhatsAppSession.Status
+
+# A dispatcher runs a pass every few seconds while it is up (`--loop`); past this, none is.
+DISPATCHER_QUIET_AFTER = dt.timedelta(minutes=5)
+CHART_HOURS = 48
+FAILED_WINDOW = dt.timedelta(hours=24)
+# Lists on the page stop here; the linked admin list has the rest.
+LIST_LIMIT = 20
+
+
+def _scoped(queryset: QuerySet, organization_field: str, organization_ids) -> QuerySet:
+    """`organization_ids` None: every organization (a superuser)."""
+    if organization_ids is None:
+        return queryset
+    return queryset.filter(**{f"{organization_field}__in": organization_ids})
+
+
+def sessions_holding_references(*, organization_ids) -> list[WhatsAppSession]:
+    """Disconnected or superseded sessions that rows still point at, longest down first, each
+    annotated with `reference_count`. Two queries: the sessions, found by one index probe per
+    reference, then the counts of those sessions only."""
+    down = _scoped(
+        WhatsAppSession.objects.filter(
+            Q(status=SessionStatus.DISCONNECTED) | Q(superseded_by__isnull=False)
+        ),
+        "organization_id",
+        organization_ids,
+    )
+    sessions = list(
+        holding_references(down)
+        .select_related("organization")
+        .order_by(F("disconnected_at").asc(nulls_last=True), "created_at")
+    )
+    counts = reference_counts_by_session([session.pk for session in sessions])
+    for session in sessions:
+        session.reference_count = counts.get(session.pk, 0)
+    return sessions
+
+
+@dataclass(frozen=True)
+class WaitingOnSession:
+    """Pending messages whose sending session (the live end of their event's session's chain)
+    is not connected."""
+
+    session: WhatsAppSession
+    pending: int
+    oldest_due: dt.datetime
+
+
+def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
+    """Pending messages per down sending session, oldest due first. Three queries: pending
+    messages per event session, the live end of those sessions' chains, the down sessions."""
+    per_event_session = (
+        _scoped(
+            ScheduledWhatsAppMessage.objects.filter(status=Status.PENDING),
+            "group__session__organization_id",
+            organization_ids,
+        )
+        .annotate(
+            event_session=Coalesce("workshop__whatsapp_session_id", "webinar__whatsapp_session_id")
+        )
+        .filter(event_session__isnull=False)
+        .values("event_session")
+        .annotate(pending=Count("pk"), oldest_due=Min("send_at"))
+        .order_by()
+    )
+    rows = list(per_event_session)
+    live = sending_sessions_for(row["event_session"] for row in rows)
+    waiting: dict[uuid.UUID, dict] = {}
+    for row in rows:
+        sending = live.get(row["event_session"])
+        if sending is None or sending.is_connected:
+            continue
+        entry = waiting.setdefault(sending.id, {"pending": 0, "oldest_due": row["oldest_due"]})
+        entry["pending"] += row["pending"]
+        entry["oldest_due"] = min(entry["oldest_due"], row["oldest_due"])
+    sessions = WhatsAppSession.objects.select_related("organization").in_bulk(list(waiting))
+    found = [
+        WaitingOnSession(session=sessions[session_id], **entry)
+        for session_id, entry in waiting.items()
+        if session_id in sessions
+    ]
+    return sorted(found, key=lambda item: item.oldest_due)
+
+
+def failed_messages_since(*, organization_ids, since: dt.datetime) -> QuerySet:
+    """Messages that failed for good since `since`, by when their state last changed."""
+    return _scoped(
+        ScheduledWhatsAppMessage.objects.filter(status=Status.FAILED, updated_at__gte=since),
+        "group__session__organization_id",
+        organization_ids,
+    )
+
+
+@dataclass(frozen=True)
+class DispatcherPulse:
+    last_pass_at: dt.datetime | None
+    active: int  # dispatchers that made a pass within DISPATCHER_QUIET_AFTER
+
+    def quiet_for(self, now: dt.datetime) -> dt.timedelta | None:
+        """How long no dispatcher has run, when that is longer than it should be."""
+        if self.last_pass_at is None:
+            return None
+        quiet = now - self.last_pass_at
+        return quiet if quiet > DISPATCHER_QUIET_AFTER else None
+
+
+def dispatcher_pulse(*, now: dt.datetime) -> DispatcherPulse:
+    """The last pass of any dispatcher, and how many passed recently. One query."""
+    row = DispatcherHeartbeat.objects.aggregate(
+        latest=Max("last_pass_at"),
+        active=Count("pk", filter=Q(last_pass_at__gte=now - DISPATCHER_QUIET_AFTER)),
+    )
+    return DispatcherPulse(last_pass_at=row["latest"], active=row["active"])
+
+
+@dataclass(frozen=True)
+class HourTally:
+    hour: dt.datetime
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+
+
+def message_outcomes_per_hour(
+    *, organization_ids, now: dt.datetime, hours: int = CHART_HOURS
+) -> list[HourTally]:
+    """Per hour of the last `hours` (oldest first, every hour present): messages sent, waiting
+    for a retry after a failed attempt, and failed for good. One GROUP BY query.
+
+    A message counts once, in the hour of its latest outcome: a retried message that was sent
+    later counts as sent, in the hour it went out."""
+    # Hours as TruncHour cuts them: in the current time zone.
+    first_hour = timezone.localtime(now).replace(minute=0, second=0, microsecond=0)
+    first_hour -= dt.timedelta(hours=hours - 1)
+    sent = Q(status=Status.SENT)
+    failed = Q(status=Status.FAILED)
+    retried = Q(status=Status.PENDING, attempts__gt=0)
+    rows = (
+        _scoped(
+            ScheduledWhatsAppMessage.objects.all(),
+            "group__session__organization_id",
+            organization_ids,
+        )
+        .filter(
+            (sent & Q(sent_at__gte=first_hour))
+            | ((failed | retried) & Q(updated_at__gte=first_hour))
+        )
+        .annotate(hour=TruncHour(Case(When(sent, then=F("sent_at")), default=F("updated_at"))))
+        .values("hour")
+        .annotate(
+            sent=Count("pk", filter=sent),
+            retried=Count("pk", filter=retried),
+            failed=Count("pk", filter=failed),
+        )
+        .order_by()
+    )
+    by_hour = {row.pop("hour"): row for row in rows}
+    return [
+        HourTally(hour=hour, **by_hour.get(hour, {}))
+        for hour in (first_hour + dt.timedelta(hours=n) for n in range(hours))
+    ]
