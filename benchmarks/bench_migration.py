@@ -3,7 +3,8 @@
 Prints, at a tenth of full size, at full size and at five times it, the time of
 `migrate_session` and the number of SQL statements it issued, then the median ratio to the
 reference function doing the same moves (and writing the same audit of moved ids) over
-alternating runs, each rolled back. Runs in a throwaway PostgreSQL database of its own.
+alternating runs, each rolled back; at full size, the same for `undo_migration` of that
+move. Runs in a throwaway PostgreSQL database of its own.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ RETURNS jsonb AS $$
 DECLARE
   v_workshops jsonb; v_webinars jsonb; v_campaigns jsonb; v_organizations jsonb;
   v_messages jsonb; v_merged jsonb; v_moved jsonb; v_ids jsonb; v_counts jsonb;
+  v_followers jsonb;
 BEGIN
   PERFORM 1 FROM whatsapp_sessions WHERE id IN (p_old, p_new) ORDER BY id FOR NO KEY UPDATE;
 
@@ -60,6 +62,16 @@ BEGIN
              RETURNING swm.id)
   SELECT coalesce(jsonb_agg(id), '[]') INTO v_messages FROM m;
 
+  SELECT coalesce(jsonb_agg(swm.id), '[]') INTO v_followers
+    FROM scheduled_whatsapp_messages swm JOIN whatsapp_groups og ON og.id = swm.group_id
+    WHERE og.session_id = p_old AND swm.status = 'pending'
+      AND og.group_jid NOT IN (SELECT group_jid FROM whatsapp_groups WHERE session_id = p_new);
+
+  UPDATE whatsapp_groups ng SET is_active = true
+    WHERE ng.session_id = p_new AND NOT ng.is_active
+      AND ng.group_jid IN (
+        SELECT group_jid FROM whatsapp_groups WHERE session_id = p_old AND is_active);
+
   WITH m AS (UPDATE whatsapp_groups og SET is_active = false
              WHERE og.session_id = p_old AND og.is_active
                AND og.group_jid IN (SELECT group_jid FROM whatsapp_groups WHERE session_id = p_new)
@@ -78,7 +90,7 @@ BEGIN
   v_ids := jsonb_build_object(
     'workshops', v_workshops, 'webinars', v_webinars, 'campaigns', v_campaigns,
     'organizations', v_organizations, 'groups_moved', v_moved, 'groups_merged', v_merged,
-    'scheduled_messages', v_messages);
+    'scheduled_messages', v_messages, 'messages_with_groups', v_followers);
   SELECT jsonb_object_agg(key, jsonb_array_length(value)) INTO v_counts
     FROM jsonb_each(v_ids);
   INSERT INTO session_migrations
@@ -183,6 +195,32 @@ def _time_orm(old_id, new_id) -> tuple[float, int, dict[str, int]]:
     return elapsed, statements, result.counts
 
 
+def _time_undo(old_id, new_id) -> tuple[float, int]:
+    """`undo_migration` of a full move, right after it, rolled back with it."""
+    from django.db import connection, transaction
+
+    from sessions_app.models import WhatsAppSession
+    from sessions_app.services.migration import migrate_session, undo_migration
+
+    statements = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal statements
+        statements += 1
+        return execute(sql, params, many, context)
+
+    with transaction.atomic():
+        old = WhatsAppSession.objects.get(pk=old_id)
+        migration = migrate_session(old, WhatsAppSession.objects.get(pk=new_id), trigger="command")
+        with connection.execute_wrapper(count):
+            started = time.perf_counter()
+            result = undo_migration(migration.migration, actor=None)
+            elapsed = time.perf_counter() - started
+        assert result.counts == migration.counts and not result.left
+        transaction.set_rollback(True)
+    return elapsed, statements
+
+
 def _time_reference(org_id, old_id, new_id) -> tuple[float, dict[str, int]]:
     from django.db import connection, transaction
 
@@ -196,7 +234,7 @@ def _time_reference(org_id, old_id, new_id) -> tuple[float, dict[str, int]]:
     return elapsed, json.loads(counts) if isinstance(counts, str) else counts
 
 
-def _measure(label: str, size: dict[str, int]) -> None:
+def _measure(label: str, size: dict[str, int], *, undo: bool = False) -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -226,6 +264,15 @@ def _measure(label: str, size: dict[str, int]) -> None:
         f"  ratio (median of {ROUNDS}) {statistics.median(ratios):.2f}  (target <= {TARGET_RATIO})",
         flush=True,
     )
+    if undo:
+        undo_times, undo_statements = [], 0
+        for _ in range(ROUNDS):
+            elapsed, undo_statements = _time_undo(old, new)
+            undo_times.append(elapsed)
+        print(
+            f"  undo_migration       {statistics.median(undo_times) * 1000:8.1f} ms"
+            f"   {undo_statements} SQL statements"
+        )
 
 
 def main() -> None:
@@ -239,7 +286,7 @@ def main() -> None:
         with connection.cursor() as cursor:
             cursor.execute(REFERENCE_FUNCTION)
         _measure("tenth", {name: n // 10 for name, n in FULL_SIZE.items()})
-        _measure("full", FULL_SIZE)
+        _measure("full", FULL_SIZE, undo=True)
         _measure("5x", {name: n * 5 for name, n in FULL_SIZE.items()})
 
 

@@ -1,9 +1,20 @@
 from django.contrib import admin, messages
 
 from scheduling.admin_views.attention import attention_urls
+from scheduling.forms import CampaignForm, EventForm, ScheduledMessageForm
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from scheduling.services import messages_retry_now
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
+from sessions_app.services.supersession import attach_to_live_sessions
+
+
+class FollowsLiveSessionAdmin:
+    """A row saved onto a superseded session goes on to the live end of its chain."""
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        attach_to_live_sessions(type(obj)._default_manager.filter(pk=obj.pk))
+
 
 EVENT_HELP_TEXTS = {
     "title": "Shown to staff and in the reminders.",
@@ -44,7 +55,8 @@ class WebinarMessageInline(EventMessageInline):
 
 
 @admin.register(Workshop)
-class WorkshopAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class WorkshopAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
+    form = EventForm
     help_texts = EVENT_HELP_TEXTS
     list_display = ["title", "organization", "starts_at", "whatsapp_session"]
     list_filter = ["organization"]
@@ -56,7 +68,8 @@ class WorkshopAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(Webinar)
-class WebinarAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class WebinarAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
+    form = EventForm
     help_texts = EVENT_HELP_TEXTS
     list_display = ["title", "organization", "starts_at", "whatsapp_session"]
     list_filter = ["organization"]
@@ -68,7 +81,8 @@ class WebinarAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(NotificationCampaign)
-class NotificationCampaignAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class NotificationCampaignAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
+    form = CampaignForm
     help_texts = {
         "name": "Shown to staff only.",
         "status": "Scheduled, pending and sending campaigns follow a reconnected phone.",
@@ -96,7 +110,10 @@ class MessageKindFilter(admin.SimpleListFilter):
 
 
 @admin.register(ScheduledWhatsAppMessage)
-class ScheduledWhatsAppMessageAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
+class ScheduledWhatsAppMessageAdmin(
+    FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.ModelAdmin
+):
+    form = ScheduledMessageForm
     organization_field = "group__session__organization"
     list_display = [
         "send_at",

@@ -48,6 +48,7 @@ from sessions_app.gateway import (
     SessionNotReadyError,
     get_gateway,
 )
+from sessions_app.services.supersession import attach_to_live_sessions
 
 logger = logging.getLogger(__name__)
 
@@ -464,6 +465,7 @@ def record_outcomes(outcomes: list[_Outcome], *, worker: str) -> int:
     with connection.cursor() as cursor:
         cursor.execute(sql, [timezone.now(), *params, worker])
         written = cursor.rowcount
+    _follow_live_groups([o.id for o in outcomes if o.status == Status.PENDING])
     if written != len(outcomes):
         logger.warning(
             "%s of %s outcomes not written: their lease expired and another dispatcher took "
@@ -474,20 +476,33 @@ def record_outcomes(outcomes: list[_Outcome], *, worker: str) -> int:
     return written
 
 
+def _follow_live_groups(pending_ids: list) -> None:
+    """Messages back to pending whose group a migration merged meanwhile (a claimed message is
+    not re-pointed) go to the live session's group of the same group_jid."""
+    if pending_ids:
+        attach_to_live_sessions(ScheduledWhatsAppMessage.objects.filter(pk__in=pending_ids))
+
+
 def release_claims(*, worker: str) -> int:
     """Give back every message `worker` holds, untouched, for any dispatcher to take."""
-    return ScheduledWhatsAppMessage.objects.filter(status=Status.SENDING, claimed_by=worker).update(
-        status=Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=timezone.now()
-    )
+    held = ScheduledWhatsAppMessage.objects.filter(status=Status.SENDING, claimed_by=worker)
+    ids = list(held.values_list("pk", flat=True))
+    released = ScheduledWhatsAppMessage.objects.filter(
+        pk__in=ids, status=Status.SENDING, claimed_by=worker
+    ).update(status=Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=timezone.now())
+    _follow_live_groups(ids)
+    return released
 
 
 def messages_retry_now(*, queryset: QuerySet) -> int:
-    """Send the failed messages of `queryset` again on the next pass, with fresh attempts.
+    """Send the failed messages of `queryset` again on the next pass, with fresh attempts, on
+    the live session's group when theirs was merged since.
 
     The last error stays visible until a send succeeds.
     """
     now = timezone.now()
-    return queryset.filter(status=Status.FAILED).update(
+    ids = list(queryset.filter(status=Status.FAILED).values_list("pk", flat=True))
+    retried = ScheduledWhatsAppMessage.objects.filter(pk__in=ids, status=Status.FAILED).update(
         status=Status.PENDING,
         attempts=0,
         next_attempt_at=now,
@@ -495,3 +510,5 @@ def messages_retry_now(*, queryset: QuerySet) -> int:
         lease_expires_at=None,
         updated_at=now,
     )
+    _follow_live_groups(ids)
+    return retried

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.admin_pairing import OrganizationPairingAdmin, SessionPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin, scope_to_user_organizations
+from sessions_app.admin_undo import UndoFromAuditMixin
 from sessions_app.admin_views.timeline import phone_number as phone_timeline_link
 from sessions_app.admin_views.timeline import timeline_urls
 from sessions_app.forms import MoveReferencesForm, OrganizationAdminForm, WhatsAppSessionAdminForm
@@ -51,17 +52,29 @@ from sessions_app.services.migration import (
     adopt_predecessors,
     migrate_session,
 )
+from sessions_app.services.supersession import attach_to_live_sessions
 
-# What a migration reports, in the order staff read it: (counts key, label, model of its ids).
+# What a migration reports, in the order staff read it: (counts keys, label, model of the ids).
+# "Pending messages" are the rows the session page's panel counts: re-pointed to a merged
+# group's successor, or moved with their group (see sessions_app.references).
 MIGRATION_COUNT_COLUMNS = [
-    ("workshops", "Workshops", Workshop),
-    ("webinars", "Webinars", Webinar),
-    ("campaigns", "Active campaigns", NotificationCampaign),
-    ("organizations", "Community of organizations", Organization),
-    ("groups_moved", "Groups moved", WhatsAppGroup),
-    ("groups_merged", "Groups merged", WhatsAppGroup),
-    ("scheduled_messages", "Pending messages", ScheduledWhatsAppMessage),
+    (("workshops",), "Workshops", Workshop),
+    (("webinars",), "Webinars", Webinar),
+    (("campaigns",), "Active campaigns", NotificationCampaign),
+    (("organizations",), "Community of organizations", Organization),
+    (("groups_moved",), "Groups moved", WhatsAppGroup),
+    (("groups_merged",), "Groups merged", WhatsAppGroup),
+    (
+        ("scheduled_messages", "messages_with_groups"),
+        "Pending messages",
+        ScheduledWhatsAppMessage,
+    ),
 ]
+# How a pending message moved, shown beside it on the audit page.
+HOW_MESSAGES_MOVED = {
+    "scheduled_messages": "re-pointed to the new session's group",
+    "messages_with_groups": "with its group",
+}
 
 NOT_CONNECTED_TO_ADOPT = "Not connected: only a connected session adopts earlier ones."
 
@@ -118,15 +131,22 @@ REFERENCE_LINKS = [
 def summarize_counts(counts: dict) -> str:
     """`Workshops: 2, Pending messages: 1`, leaving out zeros; "nothing" when all are zero."""
     parts = [
-        f"{label}: {counts[key]}"
-        for key, label, _model in MIGRATION_COUNT_COLUMNS
-        if counts.get(key)
+        f"{label}: {count}"
+        for label, count in zip(
+            (label for _keys, label, _model in MIGRATION_COUNT_COLUMNS),
+            count_list(counts),
+            strict=True,
+        )
+        if count
     ]
     return ", ".join(parts) or "nothing"
 
 
 def count_list(counts: dict) -> list[int]:
-    return [counts.get(key, 0) for key, _label, _model in MIGRATION_COUNT_COLUMNS]
+    """One number per column of `MIGRATION_COUNT_COLUMNS`."""
+    return [
+        sum(counts.get(key, 0) for key in keys) for keys, _label, _model in MIGRATION_COUNT_COLUMNS
+    ]
 
 
 def short_datetime(value) -> str:
@@ -196,6 +216,10 @@ class OrganizationAdmin(OrganizationPairingAdmin, OrganizationScopedAdmin, admin
     def has_add_permission(self, request):
         # A new organization has no members yet, so only a superuser could ever see it.
         return request.user.is_superuser and super().has_add_permission(request)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        attach_to_live_sessions(Organization.objects.filter(pk=obj.pk))
 
 
 class SessionChangeList(ChangeList):
@@ -622,7 +646,7 @@ class WhatsAppSessionAdmin(SessionPairingAdmin, OrganizationScopedAdmin, admin.M
             **self.admin_site.each_context(request),
             "title": title,
             "subtitle": None,
-            "count_labels": [label for _key, label, _model in MIGRATION_COUNT_COLUMNS],
+            "count_labels": [label for _keys, label, _model in MIGRATION_COUNT_COLUMNS],
             "queryset": sources,
             "opts": self.opts,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
@@ -656,8 +680,9 @@ class WhatsAppGroupAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
 
 @admin.register(SessionMigration)
-class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
-    """The audit: read-only and append-only for everyone, superusers included."""
+class SessionMigrationAdmin(UndoFromAuditMixin, OrganizationScopedAdmin, admin.ModelAdmin):
+    """The audit: read-only and append-only for everyone, superusers included. An entry can be
+    undone (which appends an entry of its own)."""
 
     list_display = [
         "when",
@@ -668,7 +693,7 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "counts_summary",
     ]
     list_filter = ["trigger", "organization"]
-    list_select_related = ["organization", "actor", "old_session", "new_session"]
+    list_select_related = ["organization", "actor", "old_session", "new_session", "undone_by"]
     search_fields = ["old_session__phone_number", "new_session__phone_number", "id"]
     date_hierarchy = "created_at"
     fields = [
@@ -680,6 +705,7 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
         "old_session_link",
         "new_session_link",
         "counts_summary",
+        "undo_link",
     ]
     readonly_fields = fields
 
@@ -721,7 +747,30 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
 
     @admin.display(description="What moved")
     def counts_summary(self, migration):
-        return summarize_counts(migration.counts)
+        summary = summarize_counts(migration.counts)
+        undone_by = getattr(migration, "undone_by", None)
+        if undone_by is not None:
+            return format_html(
+                "{} · undone by {}",
+                summary,
+                admin_change_link(undone_by, short_datetime(undone_by.created_at)),
+            )
+        return summary
+
+    @admin.display(description="Undo")
+    def undo_link(self, migration):
+        if migration.undoes_id is not None:
+            return format_html("Undoes {}", admin_change_link(migration.undoes))
+        undone_by = getattr(migration, "undone_by", None)
+        if undone_by is not None:
+            who = undone_by.actor.get_username() if undone_by.actor else "-"
+            return format_html(
+                "Undone by {} ({}, {})",
+                admin_change_link(undone_by),
+                who,
+                short_datetime(undone_by.created_at),
+            )
+        return "-"
 
     def get_queryset(self, request):
         # The moved ids run to tens of thousands: read a page of them when shown, never a list.
@@ -733,7 +782,9 @@ class SessionMigrationAdmin(OrganizationScopedAdmin, admin.ModelAdmin):
             for key in count_keys():
                 with contextlib.suppress(ValueError):
                     pages[key] = int(request.GET.get(f"moved_{key}", 1))
-            context["moved_rows"] = moved_rows(obj, pages)
+            context["moved_rows"] = moved_rows(obj, pages, admin_site=self.admin_site)
+            context["left_rows"] = listed_rows(obj, obj.left_ids, admin_site=self.admin_site)
+            context["can_undo"] = self.can_undo(request, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
 
@@ -743,9 +794,12 @@ _ID_SLOT = "__id__"
 MOVED_ROWS_PER_PAGE = 100
 
 
-def moved_rows(migration: SessionMigration, pages: dict[str, int] | None = None) -> list[dict]:
+def moved_rows(
+    migration: SessionMigration, pages: dict[str, int] | None = None, *, admin_site
+) -> list[dict]:
     """The rows a migration moved, per table, one page of each (`pages[key]`, from 1), each
-    with a link: one query for the pages of ids, then one per table for its rows."""
+    with a link: one query for the pages of ids, then one per table for its rows, of the
+    migration's organization only."""
     pages = pages or {}
     tables = []
     moved = moved_id_pages(
@@ -753,11 +807,11 @@ def moved_rows(migration: SessionMigration, pages: dict[str, int] | None = None)
         {key: (max(pages.get(key, 1), 1) - 1) * MOVED_ROWS_PER_PAGE for key in count_keys()},
         MOVED_ROWS_PER_PAGE,
     )
-    for key, label, model in MIGRATION_COUNT_COLUMNS:
+    for key, label, model in _columns_per_key():
         total, ids = moved.get(key, (0, []))
         if not total:
             continue
-        found = model._default_manager.in_bulk(ids)
+        found = _of_organization(admin_site, model, migration.organization_id).in_bulk(ids)
         found = {str(pk): row for pk, row in found.items()}
         # One reverse() per table, not per row: a page lists hundreds of rows.
         opts = model._meta
@@ -784,3 +838,50 @@ def moved_rows(migration: SessionMigration, pages: dict[str, int] | None = None)
             }
         )
     return tables
+
+
+def _columns_per_key():
+    """(count key, label, model) for every key, the pending messages' two keys told apart."""
+    for keys, label, model in MIGRATION_COUNT_COLUMNS:
+        for key in keys:
+            yield key, f"{label} ({HOW_MESSAGES_MOVED[key]})" if len(keys) > 1 else label, model
+
+
+def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> list[dict]:
+    """The rows named in `ids_of` (keyed like a migration's counts; ids, or {"id", "reason"}),
+    per table, each with a link. Only rows of the migration's organization are read: one query
+    per table."""
+    tables = []
+    for keys, label, model in MIGRATION_COUNT_COLUMNS:
+        listed = [(key, entry) for key in keys for entry in (ids_of or {}).get(key) or []]
+        if not listed:
+            continue
+        found = {
+            str(row.pk): row
+            for row in _of_organization(admin_site, model, migration.organization_id).filter(
+                pk__in=[_entry_id(entry) for _key, entry in listed]
+            )
+        }
+        rows = []
+        for key, entry in listed:
+            row = found.get(_entry_id(entry))
+            rows.append(
+                {
+                    "id": _entry_id(entry),
+                    "link": admin_change_link(row) if row is not None else None,
+                    "how": HOW_MESSAGES_MOVED.get(key, "") if len(keys) > 1 else "",
+                    "reason": entry.get("reason", "") if isinstance(entry, dict) else "",
+                }
+            )
+        tables.append({"key": keys[0], "label": label, "rows": rows})
+    return tables
+
+
+def _entry_id(entry) -> str:
+    return str(entry["id"] if isinstance(entry, dict) else entry)
+
+
+def _of_organization(admin_site, model, organization_id):
+    """`model`'s rows of one organization, by the path its admin scopes staff with."""
+    path = admin_site._registry[model].organization_field
+    return model._default_manager.filter(**{path: organization_id})

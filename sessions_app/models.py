@@ -203,6 +203,7 @@ class SessionMigration(models.Model):
         AUTOMATIC = "automatic", "Automatic"
         ADMIN = "admin", "Admin"
         COMMAND = "command", "Command"
+        UNDO = "undo", "Undo"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
@@ -227,6 +228,23 @@ class SessionMigration(models.Model):
     counts = models.JSONField(default=dict)
     # {"workshops": [id, ...], "groups_moved": [...], ...}: what moved, per table.
     moved_ids = models.JSONField(default=dict)
+    # What else the move changed, so an undo can put it back: the sessions' `superseded_by` and
+    # `updated_at` before, and the groups it activated.
+    prior_state = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
+    # On an undo: the migration it reverts (which then shows "undone by" this one), and the rows
+    # it left where they were, {count key: [{"id": ..., "reason": ...}, ...]}.
+    undoes = models.OneToOneField(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="undone_by",
+    )
+    left_ids = models.JSONField(
+        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+    )
 
     class Meta:
         db_table = "session_migrations"
@@ -235,6 +253,11 @@ class SessionMigration(models.Model):
             models.CheckConstraint(
                 condition=~Q(old_session=models.F("new_session")),
                 name="session_migration_distinct_sessions",
+            ),
+            models.CheckConstraint(
+                condition=(Q(trigger="undo") & Q(undoes__isnull=False))
+                | (~Q(trigger="undo") & Q(undoes__isnull=True)),
+                name="session_migration_undo_links_its_original",
             ),
         ]
 

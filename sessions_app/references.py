@@ -8,6 +8,22 @@ table that points at sessions cannot be forgotten by the migration. For example:
     Reference("polls.Poll.session", Move("polls", where={"status__in": ("open",)})),
 
 A `Move` adds its key to the migration's counts, its audit and the reference counts staff see.
+
+The keys of a migration's counts (and of its audit's `moved_ids`):
+
+- `workshops`, `webinars`: events re-pointed to the new session;
+- `campaigns`: scheduled, pending and sending campaigns re-pointed;
+- `organizations`: organizations whose community session it was;
+- `groups_moved`: groups moved to the new session (and made active);
+- `groups_merged`: groups deactivated on the old session because the new one has the same
+  `group_jid`;
+- `scheduled_messages`: pending messages re-pointed from a merged group to the new session's
+  group of the same `group_jid`;
+- `messages_with_groups`: pending messages that changed session with their moved group, untouched.
+
+"Pending messages" means the same rows everywhere: the session page's panel counts the pending
+messages in the session's groups, and a move of that session moves exactly those, as
+`scheduled_messages` plus `messages_with_groups`.
 """
 
 from __future__ import annotations
@@ -43,11 +59,13 @@ class MergeGroups:
 @dataclass(frozen=True)
 class RepointOnMerge:
     """A foreign key to a group: when its group is merged, the rows matching `where` (lookups on
-    the row's own columns) are re-pointed to the new session's group. Rows of a group that moves
-    follow it untouched."""
+    the row's own columns) are re-pointed to the new session's group (`count_key`). Rows of a
+    group that moves follow it untouched; those matching `where` are counted and listed under
+    `followed_key`, so the counts name every such row that changed session."""
 
     count_key: str
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
+    followed_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -83,8 +101,10 @@ class Reference:
 
     @property
     def count_keys(self) -> tuple[str, ...]:
-        if isinstance(self.rule, Move | RepointOnMerge):
+        if isinstance(self.rule, Move):
             return (self.rule.count_key,)
+        if isinstance(self.rule, RepointOnMerge):
+            return tuple(key for key in (self.rule.count_key, self.rule.followed_key) if key)
         if isinstance(self.rule, MergeGroups):
             return (self.rule.moved_key, self.rule.merged_key)
         return ()
@@ -104,7 +124,11 @@ REFERENCES: tuple[Reference, ...] = (
     Reference("sessions_app.WhatsAppGroup.session", MergeGroups("groups_moved", "groups_merged")),
     Reference(
         "scheduling.ScheduledWhatsAppMessage.group",
-        RepointOnMerge("scheduled_messages", where={"status": "pending"}),
+        RepointOnMerge(
+            "scheduled_messages",
+            where={"status": "pending"},
+            followed_key="messages_with_groups",
+        ),
     ),
     Reference("sessions_app.WhatsAppSession.superseded_by", KeepHistory()),
     Reference("sessions_app.SessionMigration.old_session", KeepHistory()),

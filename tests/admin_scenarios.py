@@ -68,7 +68,9 @@ class ReconnectedPhone:
             "organizations": 1,
             "groups_moved": len(self.groups),
             "groups_merged": 0,
-            "scheduled_messages": 0,  # they move with their groups, untouched
+            "scheduled_messages": 0,
+            # They move with their groups, untouched.
+            "messages_with_groups": len(self.pending_messages),
         }
 
 

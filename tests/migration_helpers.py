@@ -24,6 +24,7 @@ COUNT_KEYS = [
     "groups_moved",
     "groups_merged",
     "scheduled_messages",
+    "messages_with_groups",
 ]
 
 

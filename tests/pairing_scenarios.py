@@ -98,4 +98,6 @@ MOVED_WITH_A_RESYNCED_GROUP = {
     "groups_moved": 1,
     "groups_merged": 1,
     "scheduled_messages": 1,
+    # The reminder of the group that moves, with its group.
+    "messages_with_groups": 1,
 }

@@ -13,7 +13,6 @@ from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, We
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
-from tests.migration_helpers import COUNT_KEYS
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
@@ -36,7 +35,7 @@ def notes(response) -> list[tuple[str, str]]:
 
 def preview_counts(response) -> dict[str, dict[str, int]]:
     return {
-        str(preview.source.pk): dict(zip(COUNT_KEYS, preview.count_list, strict=True))
+        str(preview.source.pk): preview.counts
         for preview in response.context["previews"]
         if not preview.refusal
     }
@@ -442,9 +441,9 @@ class TestAdoptReferences:
         preview = run_action(client, "adopt_references", [scene.new])
         assert preview.status_code == HTTPStatus.OK
         [adoption] = preview.context["previews"]
-        [(result, counts)] = adoption.rows
+        [(result, _counts)] = adoption.rows
         assert result.old == scene.old
-        assert dict(zip(COUNT_KEYS, counts, strict=True)) == scene.expected_counts()
+        assert result.counts == scene.expected_counts()
         assert not SessionMigration.objects.exists()
 
         response = run_action(client, "adopt_references", [scene.new], post="yes")

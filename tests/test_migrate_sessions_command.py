@@ -293,3 +293,72 @@ class TestExitCodes:
 
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["migrations"][0]["counts"]["workshops"] == 2
+
+
+class TestUndo:
+    def test_json_reports_what_went_back_and_what_stayed(self):
+        old, new = new_then_old()
+        held = give_references(old, count=3)
+        run(old.pk, new.pk)
+        migration = SessionMigration.objects.get()
+        gone = held.webinars[0]
+        gone_id = str(gone.pk)
+        gone.delete()
+
+        out, err = run("--undo", migration.pk, "--json")
+
+        document = json.loads(out)
+        undo = SessionMigration.objects.get(trigger="undo")
+        assert document["undo"] == str(undo.pk)
+        assert document["undoes"] == str(migration.pk)
+        assert (document["old"], document["new"]) == (str(old.pk), str(new.pk))
+        assert set(document["counts"]) == set(COUNT_KEYS)
+        assert document["counts"]["webinars"] == len(held.webinars) - 1
+        assert document["left"] == {"webinars": [{"id": gone_id, "reason": "deleted since"}]}
+        assert err == ""
+        assert Workshop.objects.filter(whatsapp_session=old).count() == len(held.workshops)
+
+    def test_dry_run_changes_nothing(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+        migration = SessionMigration.objects.get()
+        before = database_snapshot()
+
+        out, _ = run("--undo", migration.pk, "--dry-run", "--json")
+
+        assert json.loads(out)["undo"] is None
+        assert json.loads(out)["counts"] == migration.counts
+        assert database_snapshot() == before
+
+    def test_a_table_without_json(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+        out, _ = run("--undo", SessionMigration.objects.get().pk)
+        assert f"Moved back {new.pk} → {old.pk}" in out
+
+    @pytest.mark.parametrize(
+        ("args", "match"),
+        [
+            (["--undo", "nope"], "not a valid migration id"),
+            (["--undo", uuid.UUID(int=7)], "does not exist"),
+            (["--undo", uuid.UUID(int=7), "--auto"], "--undo takes a migration id only"),
+        ],
+    )
+    def test_bad_input_is_refused_in_one_line(self, args, match):
+        refused(*args, match=match)
+
+    def test_an_undo_is_not_undone(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+        run("--undo", SessionMigration.objects.get().pk)
+        refused("--undo", SessionMigration.objects.get(trigger="undo").pk, match="itself an undo")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_organization_is_refused_not_swept(value):
+    old, _ = new_then_old()
+    give_references(old)
+    refused("--auto", "--organization", value, match="--organization is empty")

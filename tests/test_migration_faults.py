@@ -5,7 +5,7 @@ from django.db import DatabaseError, connection, transaction
 
 from scheduling.models import Workshop
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
-from sessions_app.services.migration import migrate_session
+from sessions_app.services.migration import migrate_session, undo_migration
 from sessions_app.services.status import apply_status_report
 from tests.migration_helpers import PHONE, Status, database_snapshot, give_references, new_then_old
 
@@ -106,3 +106,27 @@ def test_a_connect_whose_adoption_fails_anywhere_keeps_only_the_status_change():
 
     connect()
     assert SessionMigration.objects.get().old_session == old
+
+
+def test_each_statement_of_an_undo_failing_in_turn_changes_nothing():
+    old, new = scene()
+    WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED, phone_number=PHONE)
+    migration = migrate_session(old, new, trigger="command").migration
+
+    def undo():
+        return undo_migration(SessionMigration.objects.get(pk=migration.pk), actor=None)
+
+    statements = statements_of(undo)
+    assert len(statements) >= 10, statements
+    before = database_snapshot()
+    for position in range(1, len(statements) + 1):
+        for after in (False, True):
+            with (
+                connection.execute_wrapper(Statements(position, after)),
+                pytest.raises(InjectedFailure),
+            ):
+                undo()
+            assert database_snapshot() == before, (position, after, statements[position - 1])
+
+    assert undo().undo is not None
+    assert set(Workshop.objects.values_list("whatsapp_session", flat=True)) == {old.pk}

@@ -6,15 +6,19 @@ What moves is read from `sessions_app.references`; each rule is one set-based st
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
+from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.references import (
     GROUP_MODEL,
@@ -66,6 +70,8 @@ class _Plan:
     using: str
     dry_run: bool
     moved_ids: dict[str, list[str]] = field(default_factory=dict)
+    # What else changed, for an undo: groups activated, by why.
+    prior_state: dict[str, list[str]] = field(default_factory=dict)
 
 
 def migrate_session(
@@ -94,9 +100,8 @@ def migrate_session(
     with transaction.atomic(using=using):
         locked_old, locked_new = _lock_pair(old, new, using=using)
         _refuse_unless_allowed(locked_old, locked_new, force=force)
-        moved_ids = _move_references(
-            _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
-        )
+        plan = _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
+        moved_ids = _move_references(plan)
         result = MigrationResult(
             old=locked_old,
             new=locked_new,
@@ -108,6 +113,10 @@ def migrate_session(
         )
         if dry_run:
             return result
+        sessions_before = {
+            "old": _session_state(locked_old),
+            "new": _session_state(locked_new),
+        }
         _supersede(locked_old, by=locked_new, using=using)
         old.superseded_by, new.superseded_by = locked_old.superseded_by, None
         if result.moved_anything:
@@ -120,6 +129,19 @@ def migrate_session(
                 forced=force,
                 counts=result.counts,
                 moved_ids=moved_ids,
+                prior_state={
+                    **plan.prior_state,
+                    "sessions": {
+                        "old": {
+                            **sessions_before["old"],
+                            "set_updated_at": _iso(locked_old.updated_at),
+                        },
+                        "new": {
+                            **sessions_before["new"],
+                            "set_updated_at": _iso(locked_new.updated_at),
+                        },
+                    },
+                },
             )
             logger.info(
                 "Moved references of session %s to %s (%s): %s",
@@ -187,8 +209,14 @@ def adopt_predecessors(
             or current.phone_number != phone_number
         ):
             return []  # it changed in between; its next report or the sweep adopts them
+        held = set(
+            WhatsAppSession.objects.using(using)
+            .filter(pk__in=[s.pk for s in phone_sessions])
+            .filter(held_for_staff())
+            .values_list("pk", flat=True)
+        )
         predecessors = sorted(
-            (s for s in phone_sessions if _is_predecessor(s, current)),
+            (s for s in phone_sessions if s.pk not in held and _is_predecessor(s, current)),
             key=lambda s: (s.created_at, str(s.pk)),
         )
         return [
@@ -215,6 +243,22 @@ def adopt_into_live_successor(session: WhatsAppSession, *, trigger: str) -> list
         .first()
     )
     return adopt_predecessors(successor, trigger=trigger) if successor else []
+
+
+def held_for_staff() -> Exists:
+    """Sessions an undo gave their references back to, which staff have not moved by hand
+    since: neither the automatic path nor the sweep adopts them, or the next connect of the same
+    phone would undo the undo. A filter on `WhatsAppSession`."""
+    moved_by_hand_since = SessionMigration.objects.filter(
+        old_session=OuterRef(OuterRef("pk")),
+        trigger__in=(SessionMigration.Trigger.ADMIN, SessionMigration.Trigger.COMMAND),
+        created_at__gt=OuterRef("created_at"),
+    )
+    return Exists(
+        SessionMigration.objects.filter(
+            trigger=SessionMigration.Trigger.UNDO, new_session=OuterRef("pk")
+        ).exclude(Exists(moved_by_hand_since))
+    )
 
 
 def lock_phone_sessions(
@@ -306,12 +350,48 @@ def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
             plan.moved_ids[group_ref.rule.count_key] = _repoint_to_merged_groups(
                 plan, group_ref, merged
             )
+            if group_ref.rule.followed_key:
+                followers = group_ref.model._default_manager.using(plan.using).filter(
+                    **{f"{group_ref.field_name}__in": moving}, **group_ref.rule.where
+                )
+                plan.moved_ids[group_ref.rule.followed_key] = _ids(
+                    group_ref.model, followers.values_list("pk", flat=True)
+                )
+    # A merge's target is the new session's group of that group_jid whether active or not, and
+    # it ends active: after A→B→A the live session must not be left with inactive groups only.
+    active_jids_of_old = groups.filter(**{session_field: plan.old.pk}, is_active=True)
+    plan.prior_state["groups_activated"] = _apply(
+        plan,
+        groups.filter(
+            **{session_field: plan.new.pk},
+            is_active=False,
+            group_jid__in=active_jids_of_old.values("group_jid"),
+        ),
+        {"is_active": True},
+    )
     plan.moved_ids[ref.rule.merged_key] = _apply(
         plan, merged.filter(is_active=True), {"is_active": False}
     )
-    plan.moved_ids[ref.rule.moved_key] = _apply(
-        plan, moving, {session_field: plan.new.pk, "is_active": True}
+    # Inactive groups move apart from active ones, so an undo knows which were inactive before.
+    moving_values = {session_field: plan.new.pk, "is_active": True}
+    plan.prior_state["groups_moved_inactive"] = _apply(
+        plan, moving.filter(is_active=False), moving_values
     )
+    plan.moved_ids[ref.rule.moved_key] = [
+        *plan.prior_state["groups_moved_inactive"],
+        *_apply(plan, moving.filter(is_active=True), moving_values),
+    ]
+
+
+def _session_state(session: WhatsAppSession) -> dict[str, str | None]:
+    return {
+        "superseded_by": str(session.superseded_by_id) if session.superseded_by_id else None,
+        "updated_at": _iso(session.updated_at),
+    }
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def _apply(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
@@ -320,7 +400,10 @@ def _apply(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
         return _ids(rows.model, rows.values_list("pk", flat=True))
     query = rows.query.chain(UpdateQuery)
     query.add_update_values(values)
-    sql, params = query.get_compiler(plan.using).as_sql()
+    try:
+        sql, params = query.get_compiler(plan.using).as_sql()
+    except EmptyResultSet:  # e.g. `pk__in=[]`: nothing to update, no statement to send
+        return []
     connection = connections[plan.using]
     returning = _returning_ids(
         connection, rows.model, connection.ops.quote_name(rows.model._meta.db_table)
@@ -339,32 +422,7 @@ def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> 
             ref.model,
             rows.filter(**{f"{ref.field_name}__in": merged}).values_list("pk", flat=True),
         )
-    connection = connections[plan.using]
-    qn = connection.ops.quote_name
-    group_meta = ref.field.related_model._meta
-    session_field = group_meta.get_field(group_session_field())
-    table = qn(ref.model._meta.db_table)
-    sql = (
-        f"UPDATE {table} SET {qn(ref.field.column)} = new_group.{qn(group_meta.pk.column)}"
-        f" FROM {qn(group_meta.db_table)} AS old_group"
-        f" JOIN {qn(group_meta.db_table)} AS new_group"
-        f" ON new_group.{qn('group_jid')} = old_group.{qn('group_jid')}"
-        f" AND new_group.{qn(session_field.column)} = %s"
-        f" WHERE {table}.{qn(ref.field.column)} = old_group.{qn(group_meta.pk.column)}"
-        f" AND old_group.{qn(session_field.column)} = %s"
-    )
-    params = [
-        session_field.get_db_prep_value(plan.new.pk, connection),
-        session_field.get_db_prep_value(plan.old.pk, connection),
-    ]
-    where_sql, where_params = _where_sql(rows, plan.using)
-    if where_sql:
-        sql += f" AND ({where_sql})"
-        params.extend(where_params)
-    sql += f" RETURNING {_returning_ids(connection, ref.model, table)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return _fetched_ids(connection, ref.model, cursor)
+    return _repoint_between_sessions(plan, ref, rows, from_session=plan.old, to_session=plan.new)
 
 
 def _where_sql(rows: QuerySet, using: str) -> tuple[str, list]:
@@ -407,6 +465,7 @@ def sweep_references(
     organization_id: object | None = None,
     trigger: str = SessionMigration.Trigger.COMMAND,
     dry_run: bool = False,
+    superseded_only: bool = False,
 ) -> SweepReport:
     """Finish what the automatic path missed, one transaction per session:
 
@@ -423,18 +482,22 @@ def sweep_references(
     if organization_id is not None:
         sessions = sessions.filter(organization_id=organization_id)
 
-    waiting = WhatsAppSession.objects.filter(
-        organization_id=OuterRef("organization_id"),
-        phone_number=OuterRef("phone_number"),
-        status=WhatsAppSession.Status.DISCONNECTED,
-        superseded_by__isnull=True,
-    ).exclude(pk=OuterRef("pk"))
+    waiting = (
+        WhatsAppSession.objects.filter(
+            organization_id=OuterRef("organization_id"),
+            phone_number=OuterRef("phone_number"),
+            status=WhatsAppSession.Status.DISCONNECTED,
+            superseded_by__isnull=True,
+        )
+        .exclude(pk=OuterRef("pk"))
+        .exclude(held_for_staff())
+    )
     adopters = (
         sessions.filter(status=WhatsAppSession.Status.CONNECTED, phone_number__isnull=False)
         .filter(Exists(waiting))
         .order_by(F("connected_at").desc(nulls_last=True), "-created_at")
     )
-    for session in adopters:
+    for session in adopters if not superseded_only else ():
         try:
             results = adopt_predecessors(session, trigger=trigger, dry_run=dry_run)
         except SessionMigrationError as exc:
@@ -477,3 +540,384 @@ def live_successor(session: WhatsAppSession) -> WhatsAppSession | None:
     if current.pk == session.pk or current.status != WhatsAppSession.Status.CONNECTED:
         return None
     return current
+
+
+# Undo ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UndoResult:
+    """What an undo put back (or, on a dry run, would put back), per count key, and what it
+    left where it is, `{key: [{"id": ..., "reason": ...}]}`."""
+
+    original: SessionMigration
+    counts: dict[str, int]
+    moved_ids: dict[str, list[str]]
+    left: dict[str, list[dict[str, str]]]
+    undo: SessionMigration | None = None
+    dry_run: bool = False
+
+    @property
+    def left_count(self) -> int:
+        return sum(len(rows) for rows in self.left.values())
+
+
+def undo_migration(
+    migration: SessionMigration, *, actor: AbstractBaseUser | None, dry_run: bool = False
+) -> UndoResult:
+    """Move back exactly the rows `migration` moved that are still where it put them, and record
+    the undo (`trigger="undo"`, linked to `migration`) with the rows left and why.
+
+    Still where it put them: on the new session; for groups, the same group and activity; for
+    campaigns and messages, still in a status that moves. Merged groups are reactivated on the
+    old session with the messages the merge re-pointed; `superseded_by` is restored; the old
+    session is then held apart from the automatic path and the sweep (`held_for_staff`) until
+    staff move it by hand. Refused with `SessionMigrationError`, changing nothing, for an undo or
+    a migration already undone. Same locks as a move, one transaction, a fixed number of
+    statements whatever the number of rows.
+    """
+    if migration.trigger == SessionMigration.Trigger.UNDO:
+        raise SessionMigrationError(
+            f"Migration {migration.pk} is itself an undo and cannot be undone; move the "
+            "references by hand instead."
+        )
+    using = router.db_for_write(SessionMigration)
+    with transaction.atomic(using=using):
+        old, new = _lock_pair(migration.old_session, migration.new_session, using=using)
+        # Locked after the sessions, as every path locks them first.
+        locked = (
+            SessionMigration.objects.using(using)
+            .select_for_update(no_key=True)
+            .filter(pk=migration.pk)
+            .first()
+        )
+        if locked is None:
+            raise SessionMigrationError(f"Migration {migration.pk} does not exist.")
+        done = SessionMigration.objects.using(using).filter(undoes=locked).first()
+        if done is not None:
+            raise SessionMigrationError(
+                f"Migration {migration.pk} was already undone by {done.pk} on "
+                f"{done.created_at:%Y-%m-%d %H:%M}; a new move is the way forward."
+            )
+        _refuse_a_second_live_name(old, new, locked, using=using)
+        plan = _Plan(old=old, new=new, using=using, dry_run=dry_run)
+        left: dict[str, list[dict[str, str]]] = {}
+        _undo_references(plan, locked, left)
+        moved_ids = {key: plan.moved_ids.get(key, []) for key in count_keys()}
+        result = UndoResult(
+            original=locked,
+            counts={key: len(ids) for key, ids in moved_ids.items()},
+            moved_ids=moved_ids,
+            left={key: rows for key, rows in left.items() if rows},
+            dry_run=dry_run,
+        )
+        if dry_run:
+            return result
+        _restore_sessions(plan, locked)
+        result.undo = SessionMigration.objects.using(using).create(
+            organization_id=locked.organization_id,
+            old_session=new,
+            new_session=old,
+            trigger=SessionMigration.Trigger.UNDO,
+            actor=actor,
+            undoes=locked,
+            counts=result.counts,
+            moved_ids=moved_ids,
+            left_ids=result.left,
+        )
+        logger.info(
+            "Undid migration %s (%s → %s): %s back, %s left",
+            locked.pk,
+            old.pk,
+            new.pk,
+            result.counts,
+            result.left_count,
+        )
+        return result
+
+
+def _refuse_a_second_live_name(
+    old: WhatsAppSession, new: WhatsAppSession, migration: SessionMigration, *, using: str
+) -> None:
+    """An undo makes the old session live again: refused when a live session now holds one of
+    its gateway names, since a name addresses exactly one live session."""
+    before = ((migration.prior_state or {}).get("sessions") or {}).get("old") or {}
+    if old.superseded_by_id != new.pk or before.get("superseded_by"):
+        return  # it stays superseded
+    for key in GATEWAY_NAME_KEYS:
+        name = old.gateway_name(key)
+        holder = (
+            WhatsAppSession.objects.using(using)
+            .filter(superseded_by__isnull=True, **{f"session_data__{key}": name})
+            .exclude(pk=old.pk)
+            .first()
+            if name
+            else None
+        )
+        if holder is not None:
+            raise SessionMigrationError(
+                f"Session {old.pk} would be live again under the gateway name {name!r}, which "
+                f"live session {holder.pk} holds now; move the references by hand instead."
+            )
+
+
+def _undo_references(plan: _Plan, migration: SessionMigration, left: dict) -> None:
+    """One statement per rule, in the order that keeps every join true: messages go back to the
+    merged groups while those still sit on the old session, groups after."""
+    moved = migration.moved_ids or {}
+    prior = migration.prior_state or {}
+    for ref in references_to(SESSION_MODEL):
+        if isinstance(ref.rule, Move):
+            _undo_move(plan, ref, moved.get(ref.rule.count_key) or [], left)
+        elif isinstance(ref.rule, MergeGroups):
+            for group_ref in references_to(GROUP_MODEL):
+                if isinstance(group_ref.rule, RepointOnMerge):
+                    _undo_repoint(plan, group_ref, moved.get(group_ref.rule.count_key) or [], left)
+            _undo_groups(plan, ref, moved, prior, left)
+            for group_ref in references_to(GROUP_MODEL):
+                if isinstance(group_ref.rule, RepointOnMerge) and group_ref.rule.followed_key:
+                    _report_followers(plan, group_ref, ref, moved, left)
+
+
+def _undo_move(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
+    key = ref.rule.count_key
+    manager = ref.model._default_manager.using(plan.using)
+    rows = manager.filter(
+        _among(plan, ref.model, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
+    )
+    plan.moved_ids[key] = _apply(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
+    _note_left(plan, ref, key, ids, left, ref.field_name, ref.rule.where)
+
+
+def _undo_repoint(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
+    """Re-pointed rows still in the new session's group of their `group_jid`, and still matching
+    the rule, go back to the old session's group of that `group_jid`."""
+    key = ref.rule.count_key
+    if not ids:
+        plan.moved_ids[key] = []
+        return
+    group_field = ref.field_name
+    session_field = group_session_field()
+    rows = ref.model._default_manager.using(plan.using).filter(
+        _among(plan, ref.model, ids), **ref.rule.where
+    )
+    if plan.dry_run:
+        old_jids = _groups(ref).filter(**{session_field: plan.old.pk}).values("group_jid")
+        going_back = rows.filter(
+            **{f"{group_field}__{session_field}": plan.new.pk},
+            **{f"{group_field}__group_jid__in": old_jids},
+        )
+        plan.moved_ids[key] = _ids(ref.model, going_back.values_list("pk", flat=True))
+    else:
+        plan.moved_ids[key] = _repoint_between_sessions(
+            plan, ref, rows, from_session=plan.new, to_session=plan.old
+        )
+    _note_left(plan, ref, key, ids, left, f"{group_field}__{session_field}", ref.rule.where)
+
+
+def _among(plan: _Plan, model, ids) -> Q | RawSQL:
+    """A filter on `model`'s rows whose id is one of `ids`.
+
+    On PostgreSQL, `id = ANY(array)`: one parameter however many ids, and hashed, so it stays
+    fast whichever way the planner goes when a big move has left its statistics behind.
+    """
+    ids = list(ids)
+    connection = connections[plan.using]
+    if connection.vendor != "postgresql" or not ids:
+        return Q(pk__in=ids)
+    qn = connection.ops.quote_name
+    column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    return RawSQL(f"{column} = ANY(%s::uuid[])", (ids,), output_field=BooleanField())
+
+
+def _groups(ref: Reference) -> QuerySet:
+    return ref.field.related_model._default_manager.all()
+
+
+def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: dict) -> None:
+    groups = ref.model._default_manager.using(plan.using)
+    session_field = ref.field_name
+    old, new = {session_field: plan.old.pk}, {session_field: plan.new.pk}
+
+    merged_ids = moved.get(ref.rule.merged_key) or []
+    plan.moved_ids[ref.rule.merged_key] = (
+        _apply(
+            plan,
+            groups.filter(_among(plan, ref.model, merged_ids), is_active=False, **old),
+            {"is_active": True},
+        )
+        if merged_ids
+        else []
+    )
+    _note_left(plan, ref, ref.rule.merged_key, merged_ids, left, session_field, {})
+
+    # The merge's targets it activated go back to inactive, unless moved or deactivated since.
+    activated = prior.get("groups_activated") or []
+    if activated and not plan.dry_run:
+        _apply(
+            plan,
+            groups.filter(_among(plan, ref.model, activated), is_active=True, **new),
+            {"is_active": False},
+        )
+
+    moved_ids = moved.get(ref.rule.moved_key) or []
+    was_inactive = prior.get("groups_moved_inactive") or []
+    # A group of the same group_jid on the old session (synced since) keeps the one it has.
+    movable = (
+        groups.filter(_among(plan, ref.model, moved_ids), is_active=True, **new).exclude(
+            group_jid__in=groups.filter(**old).values("group_jid")
+        )
+        if moved_ids
+        else groups.none()
+    )
+    back = []
+    if moved_ids:
+        back += _apply(
+            plan,
+            movable.filter(_among(plan, ref.model, was_inactive)),
+            {session_field: plan.old.pk, "is_active": False},
+        )
+        back += _apply(
+            plan,
+            movable.exclude(_among(plan, ref.model, was_inactive)),
+            {session_field: plan.old.pk},
+        )
+    plan.moved_ids[ref.rule.moved_key] = back
+    _note_left(plan, ref, ref.rule.moved_key, moved_ids, left, session_field, {})
+
+
+def _report_followers(
+    plan: _Plan, ref: Reference, group_ref: Reference, moved: dict, left: dict
+) -> None:
+    """Rows that followed their group: back with it when it went back (they are not touched)."""
+    key = ref.rule.followed_key
+    ids = moved.get(key) or []
+    if not ids:
+        plan.moved_ids[key] = []
+        return
+    groups_back = set(plan.moved_ids.get(group_ref.rule.moved_key) or [])
+    rows = ref.model._default_manager.using(plan.using).filter(_among(plan, ref.model, ids))
+    current = {str(pk): str(group_id) for pk, group_id in rows.values_list("pk", ref.field.attname)}
+    plan.moved_ids[key] = [i for i in ids if current.get(i) in groups_back]
+    went_back = set(plan.moved_ids[key])
+    for row_id in ids:
+        if row_id not in went_back:
+            reason = "deleted since" if row_id not in current else "its group stayed where it is"
+            left.setdefault(key, []).append({"id": row_id, "reason": reason})
+
+
+def _note_left(
+    plan: _Plan,
+    ref: Reference,
+    key: str,
+    ids: list[str],
+    left: dict,
+    session_path: str,
+    where: dict,
+) -> None:
+    """The ids of `key` that did not go back, each with why, read in one query."""
+    back = set(plan.moved_ids.get(key) or [])
+    rest = [row_id for row_id in ids if row_id not in back]
+    if not rest:
+        return
+    where_fields = [lookup.split("__")[0] for lookup in where]
+    found = {
+        str(row[0]): row[1:]
+        for row in ref.model._default_manager.using(plan.using)
+        .filter(_among(plan, ref.model, rest))
+        .values_list("pk", session_path, *where_fields)
+    }
+    for row_id in rest:
+        row = found.get(row_id)
+        if row is None:
+            reason = "deleted since"
+        elif str(row[0]) not in (str(plan.new.pk), str(plan.old.pk)):
+            reason = f"on session {row[0]} now" if row[0] else "on no session now"
+        elif where and not _matches(row[1:], where):
+            reason = "now " + ", ".join(str(value) for value in row[1:])
+        elif key == _rule_key(ref, "merged_key"):
+            reason = "active again since"
+        elif key == _rule_key(ref, "moved_key"):
+            reason = "deactivated since, or the old session has a group of its group_jid now"
+        else:
+            reason = "changed since"
+        left.setdefault(key, []).append({"id": row_id, "reason": reason})
+
+
+def _rule_key(ref: Reference, name: str) -> str | None:
+    return getattr(ref.rule, name, None)
+
+
+def _matches(values, where) -> bool:
+    for value, (lookup, expected) in zip(values, where.items(), strict=True):
+        if lookup.endswith("__in"):
+            if value not in expected:
+                return False
+        elif value != expected:
+            return False
+    return True
+
+
+def _repoint_between_sessions(
+    plan: _Plan,
+    ref: Reference,
+    rows: QuerySet,
+    *,
+    from_session: WhatsAppSession,
+    to_session: WhatsAppSession,
+) -> list[str]:
+    """Point each of `rows` whose group is on `from_session` at `to_session`'s group of the same
+    `group_jid`, in one `UPDATE … FROM`; `rows` filters on the row's own columns only."""
+    connection = connections[plan.using]
+    qn = connection.ops.quote_name
+    group_meta = ref.field.related_model._meta
+    session_field = group_meta.get_field(group_session_field())
+    table = qn(ref.model._meta.db_table)
+    sql = (
+        f"UPDATE {table} SET {qn(ref.field.column)} = to_group.{qn(group_meta.pk.column)}"
+        f" FROM {qn(group_meta.db_table)} AS from_group"
+        f" JOIN {qn(group_meta.db_table)} AS to_group"
+        f" ON to_group.{qn('group_jid')} = from_group.{qn('group_jid')}"
+        f" AND to_group.{qn(session_field.column)} = %s"
+        f" WHERE {table}.{qn(ref.field.column)} = from_group.{qn(group_meta.pk.column)}"
+        f" AND from_group.{qn(session_field.column)} = %s"
+    )
+    params = [
+        session_field.get_db_prep_value(to_session.pk, connection),
+        session_field.get_db_prep_value(from_session.pk, connection),
+    ]
+    where_sql, where_params = _where_sql(rows, plan.using)
+    if where_sql:
+        sql += f" AND ({where_sql})"
+        params.extend(where_params)
+    sql += f" RETURNING {_returning_ids(connection, ref.model, table)}"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return _fetched_ids(connection, ref.model, cursor)
+
+
+def _restore_sessions(plan: _Plan, migration: SessionMigration) -> None:
+    """Put back each session's `superseded_by` as it was before the move, where it is still what
+    the move made it; its `updated_at` too when nothing else changed the row since."""
+    states = (migration.prior_state or {}).get("sessions") or {}
+    now = timezone.now()
+    # What the move left in `superseded_by`: the old session superseded by the new, the new
+    # one live.
+    set_by_move = {"old": str(plan.new.pk), "new": ""}
+    for role, session in (("old", plan.old), ("new", plan.new)):
+        state = states.get(role) or {"superseded_by": None, "updated_at": None}
+        before = state["superseded_by"]
+        if str(session.superseded_by_id or "") != set_by_move[role] or set_by_move[role] == str(
+            before or ""
+        ):
+            continue
+        untouched = state.get("set_updated_at") == _iso(session.updated_at)
+        updated_at = (
+            dt.datetime.fromisoformat(state["updated_at"])
+            if untouched and state["updated_at"]
+            else now
+        )
+        WhatsAppSession.objects.using(plan.using).filter(pk=session.pk).update(
+            superseded_by=before, updated_at=updated_at
+        )
+        session.superseded_by_id, session.updated_at = before, updated_at

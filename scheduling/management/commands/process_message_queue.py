@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
 
@@ -19,6 +20,8 @@ from scheduling.services import (
     release_claims,
 )
 from sessions_app.gateway import get_gateway
+from sessions_app.models import SessionMigration
+from sessions_app.services.migration import sweep_references
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +63,13 @@ class Command(BaseCommand):
         gateway = get_gateway()
         dispatch_options = DispatchOptions(batch_size=batch, kind=kind)
         total = DispatchResult()
+        sweep_every = settings.WHATSAPP_DISPATCH_SWEEP_EVERY_PASSES
+        passes = 0
         try:
             while not stop.is_set():
+                passes += 1
+                if loop and sweep_every and passes % sweep_every == 0:
+                    self._sweep_superseded()
                 try:
                     result = dispatch_due_messages(
                         worker=worker,
@@ -101,6 +109,28 @@ class Command(BaseCommand):
                 logger.exception("Could not give back the claims of %s", worker)
         if options["verbosity"] >= 1:
             self.stdout.write(self._summary(total))
+
+    @staticmethod
+    def _sweep_superseded() -> None:
+        """Rows that slipped onto a superseded session go to its live successor: nothing stays
+        there longer than this many passes."""
+        try:
+            report = sweep_references(
+                trigger=SessionMigration.Trigger.AUTOMATIC, superseded_only=True
+            )
+        except DatabaseError:
+            logger.exception("Sweep of superseded sessions failed; retrying later")
+            close_old_connections()
+            return
+        for result in report.results:
+            logger.info(
+                "Sweep moved what was left on superseded session %s to %s: %s",
+                result.old.pk,
+                result.new.pk,
+                result.counts,
+            )
+        for session_id, reason in report.failures:
+            logger.warning("Sweep could not finish session %s: %s", session_id, reason)
 
     @staticmethod
     def _summary(result: DispatchResult) -> str:

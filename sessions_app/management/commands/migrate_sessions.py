@@ -11,6 +11,7 @@ from sessions_app.services.migration import (
     SessionMigrationError,
     migrate_session,
     sweep_references,
+    undo_migration,
 )
 
 
@@ -18,7 +19,9 @@ class Command(BaseCommand):
     help = (
         "migrate_sessions OLD NEW [--force]: move every reference from session OLD to NEW. "
         "migrate_sessions --auto [--organization ID]: let every connected session adopt its "
-        "phone's earlier sessions, and finish superseded sessions that hold references again."
+        "phone's earlier sessions, and finish superseded sessions that hold references again. "
+        "migrate_sessions --undo MIGRATION_ID: move back what that migration moved and is "
+        "still where it put it."
     )
 
     def add_arguments(self, parser):
@@ -28,6 +31,9 @@ class Command(BaseCommand):
             "--auto", action="store_true", help="sweep every session instead of one pair"
         )
         parser.add_argument("--organization", help="with --auto: only this organization's id")
+        parser.add_argument(
+            "--undo", metavar="MIGRATION_ID", help="undo the migration with this audit id"
+        )
         parser.add_argument(
             "--force",
             action="store_true",
@@ -40,7 +46,14 @@ class Command(BaseCommand):
             "--json", action="store_true", dest="as_json", help="print the result as JSON"
         )
 
-    def handle(self, *args, old, new, auto, organization, force, dry_run, as_json, **options):
+    def handle(self, *args, old, new, auto, organization, undo, force, dry_run, as_json, **options):
+        if organization is not None and not auto:
+            raise CommandError("--organization only goes with --auto.")
+        if undo is not None:
+            if old or new or auto or force:
+                raise CommandError("--undo takes a migration id only (and --dry-run, --json).")
+            self._undo(undo, dry_run=dry_run, as_json=as_json)
+            return
         if auto:
             if old or new:
                 raise CommandError("--auto takes no session ids.")
@@ -48,8 +61,6 @@ class Command(BaseCommand):
                 raise CommandError("--auto never forces a move; --force is for OLD NEW.")
             results, failures = self._sweep(organization, dry_run=dry_run)
         else:
-            if organization:
-                raise CommandError("--organization only goes with --auto.")
             if not (old and new):
                 raise CommandError("Give OLD and NEW session ids, or --auto.")
             old_session, new_session = _session(old), _session(new)
@@ -73,9 +84,45 @@ class Command(BaseCommand):
         if failures:
             raise CommandError(f"{len(failures)} move(s) refused; see above.")
 
+    def _undo(self, value: str, *, dry_run: bool, as_json: bool) -> None:
+        migration_id = _uuid(value, "migration")
+        migration = SessionMigration.objects.filter(pk=migration_id).first()
+        if migration is None:
+            raise CommandError(f"Migration {migration_id} does not exist.")
+        try:
+            result = undo_migration(migration, actor=None, dry_run=dry_run)
+        except SessionMigrationError as exc:
+            raise CommandError(str(exc)) from exc
+        if as_json:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "dry_run": dry_run,
+                        "undoes": str(migration.pk),
+                        "undo": str(result.undo.pk) if result.undo else None,
+                        "old": str(migration.old_session_id),
+                        "new": str(migration.new_session_id),
+                        "counts": result.counts,
+                        "moved_ids": result.moved_ids,
+                        "left": result.left,
+                    }
+                )
+            )
+            return
+        verb = "Would move back" if dry_run else "Moved back"
+        self.stdout.write(f"{verb} {migration.new_session_id} → {migration.old_session_id}")
+        for key, count in result.counts.items():
+            self.stdout.write(f"  {key:<20} {count:>8}")
+        for key, rows in result.left.items():
+            for row in rows:
+                self.stdout.write(f"  left {key} {row['id']}: {row['reason']}")
+
     def _sweep(self, organization, *, dry_run):
         organization_id = None
-        if organization:
+        if organization is not None:
+            # An unset shell variable must not turn into a sweep of every organization.
+            if not organization.strip():
+                raise CommandError("--organization is empty; give an organization id.")
             organization_id = _uuid(organization, "organization")
             if not Organization.objects.filter(pk=organization_id).exists():
                 raise CommandError(f"Organization {organization_id} does not exist.")

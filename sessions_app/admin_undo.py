@@ -1,0 +1,117 @@
+"""Undoing a migration from its audit page, behind a preview like the move confirmation."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from sessions_app.models import SessionMigration
+from sessions_app.services.migration import SessionMigrationError, UndoResult, undo_migration
+
+MIGRATE_PERMISSION = "sessions_app.migrate_whatsappsession"
+
+
+class UndoFromAuditMixin:
+    """Mix into the audit's ModelAdmin: `<id>/undo/` previews an undo (a dry run of
+    `undo_migration`) and does it when the page is posted back with `post=yes`."""
+
+    undo_confirmation_template: str | None = None
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/undo/",
+                self.admin_site.admin_view(self.undo_view),
+                name="{}_{}_undo".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def has_migrate_permission(self, request) -> bool:
+        return request.user.has_perm(MIGRATE_PERMISSION)
+
+    def can_undo(self, request, migration: SessionMigration) -> bool:
+        return (
+            self.has_migrate_permission(request)
+            and migration.trigger != SessionMigration.Trigger.UNDO
+            and not SessionMigration.objects.filter(undoes=migration).exists()
+        )
+
+    def undo_view(self, request, object_id):
+        # Scoped like every page of the audit: another organization's entry does not exist.
+        migration = self.get_object(request, unquote(object_id))
+        if migration is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not (
+            self.has_view_permission(request, migration) and self.has_migrate_permission(request)
+        ):
+            raise PermissionDenied
+        change_url = reverse(
+            f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[migration.pk]
+        )
+        if request.method == "POST" and request.POST.get("post") == "yes":
+            try:
+                result = undo_migration(migration, actor=request.user)
+            except SessionMigrationError as refusal:
+                self.message_user(request, f"Nothing moved. {refusal}", messages.ERROR)
+                return HttpResponseRedirect(change_url)
+            self.message_user(request, self.undo_message(result), messages.SUCCESS)
+            return HttpResponseRedirect(change_url)
+
+        refusal, preview = "", None
+        try:
+            preview = undo_migration(migration, actor=request.user, dry_run=True)
+        except SessionMigrationError as exc:
+            refusal = str(exc)
+        from sessions_app.admin import count_list, listed_rows
+
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Undo this migration",
+            "subtitle": None,
+            "opts": self.opts,
+            "migration": migration,
+            "change_url": change_url,
+            "refusal": refusal,
+            "preview": preview,
+            "back_rows": listed_rows(migration, preview.moved_ids, admin_site=self.admin_site)
+            if preview
+            else [],
+            "left_rows": listed_rows(migration, preview.left, admin_site=self.admin_site)
+            if preview
+            else [],
+            "back_total": sum(count_list(preview.counts)) if preview else 0,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request,
+            self.undo_confirmation_template
+            or [
+                f"admin/{self.opts.app_label}/{self.opts.model_name}/undo_confirmation.html",
+                f"admin/{self.opts.app_label}/undo_confirmation.html",
+                "admin/undo_confirmation.html",
+            ],
+            context,
+        )
+
+    @staticmethod
+    def undo_message(result: UndoResult) -> str:
+        from sessions_app.admin import admin_change_link, summarize_counts
+
+        left = (
+            f"; {result.left_count} row(s) changed since stay where they are"
+            if result.left_count
+            else ""
+        )
+        return format_html(
+            "Undone: moved back {}{} ({}).",
+            summarize_counts(result.counts),
+            left,
+            admin_change_link(result.undo, "audit entry of the undo"),
+        )
