@@ -31,7 +31,6 @@ from sessions_app.models import Organization, WhatsAppSession
 from sessions_app.services.pairing import (
     PairingProgress,
     SessionLifecycleError,
-    gateway_name_of,
     pair_again_refusal,
     pairing_progress,
     pairing_qr,
@@ -141,7 +140,7 @@ class SessionPairingAdmin:
                 "session": session,
                 "predecessor": predecessor,
                 "organization": session.organization,
-                "gateway_name": gateway_name_of(session, gateway),
+                "gateway_name": session.gateway_name(gateway.session_key),
                 "qr_refresh_seconds": gateway.qr_refresh_seconds,
                 "can_simulate_scan": gateway.can_simulate_scan,
                 "poll_milliseconds": POLL_MILLISECONDS,

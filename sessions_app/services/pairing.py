@@ -66,11 +66,6 @@ def _gateway_for(gateway: BaseGatewayBackend | None) -> Iterator[BaseGatewayBack
         gateway.close()
 
 
-def gateway_name_of(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str | None:
-    """The gateway's name for `session`, under the key the backend uses."""
-    return (session.session_data or {}).get(gateway.session_key)
-
-
 def pairing_start(
     *,
     organization: Organization,
@@ -183,7 +178,7 @@ def pairing_simulate_scan(
 
 
 def _require_pairing(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str:
-    name = gateway_name_of(session, gateway)
+    name = session.gateway_name(gateway.session_key)
     if not name:
         raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
     if session.status != WhatsAppSession.Status.CONNECTING:
@@ -207,7 +202,7 @@ def session_logout(
     one now) or one without a gateway name, and when the gateway fails.
     """
     with _gateway_for(gateway) as gateway:
-        name = gateway_name_of(session, gateway)
+        name = session.gateway_name(gateway.session_key)
         if not name:
             raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
         if session.superseded_by_id is not None:
