@@ -55,13 +55,15 @@ def make_queue(count: int, *, sessions: int) -> list[ScheduledWhatsAppMessage]:
     )
 
 
-def dispatcher(waha: FakeWaha, *args: str, lease: int = 120) -> subprocess.Popen:
+def dispatcher(
+    waha: FakeWaha, *args: str, lease: int = 120, env: dict[str, str] | None = None
+) -> subprocess.Popen:
     db = connection.settings_dict
     url = (
         f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:"
         f"{db['PORT'] or 5432}/{db['NAME']}"
     )
-    env = {
+    environment = {
         **os.environ,
         "DATABASE_URL": url,
         "WHATSAPP_GATEWAY_BACKEND": "sessions_app.gateway.waha.GatewayBackend",
@@ -72,11 +74,12 @@ def dispatcher(waha: FakeWaha, *args: str, lease: int = 120) -> subprocess.Popen
         "WHATSAPP_SEND_JITTER_SECONDS": "0",
         "WHATSAPP_DISPATCH_LEASE_SECONDS": str(lease),
         "DJANGO_LOG_LEVEL": "WARNING",
+        **(env or {}),
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "process_message_queue", *args],
         cwd=ROOT,
-        env=env,
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
