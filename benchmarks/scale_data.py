@@ -224,7 +224,9 @@ def _indexes_built_after(cursor, table: str) -> Iterator[None]:
 def _insert_messages(cursor, size: ScaleSize) -> None:
     """Half for workshops, half for webinars of the same organization, spread over the groups
     of its live sessions, in every status. A workshop's and a webinar's message share each send
-    time, so any page of messages in send order shows both kinds."""
+    time, so any page of messages in send order shows both kinds. Send times cover a year, half
+    past and half to come, as an installation's history does; a message last changed when it
+    was due (or now, for one still to come), so the last day holds about 1/360 of them."""
     wk, wb = size.per_organization(size.workshops), size.per_organization(size.webinars)
     lw, lb = size.of_large(size.workshops), size.of_large(size.webinars)
     workshop = f"1 + k / 2 % CASE WHEN o = 1 THEN {lw} ELSE {wk} END"
@@ -238,12 +240,15 @@ def _insert_messages(cursor, size: ScaleSize) -> None:
                {_id("group", "o", _live_session("k / 2") + " * 10 + k % 2")},
                CASE WHEN k % 2 = 0 THEN {_id("workshops", "o", workshop)} END,
                CASE WHEN k % 2 = 1 THEN {_id("webinars", "o", webinar)} END,
-               'Reminder ' || k, now() + interval '1 minute' * ((k + 1) / 2 % 10000 - 5000),
+               'Reminder ' || k, send_at,
                status, (status <> 'pending')::int, '',
-               CASE WHEN status = 'sent' THEN now() END, '', '', now(), now()
+               CASE WHEN status = 'sent' THEN LEAST(send_at, now()) END, '', '',
+               LEAST(send_at - interval '30 days', now()), LEAST(send_at, now())
         FROM {_rows_per_org(size, size.messages)}
         CROSS JOIN LATERAL (SELECT (ARRAY['pending', 'sending', 'sent', 'failed',
             'cancelled'])[1 + k / 3 % 5]) AS s(status)
+        CROSS JOIN LATERAL (SELECT now() + interval '52 minutes' * ((k + 1) / 2 % 10000 - 5000))
+            AS t(send_at)
         """
     )
 

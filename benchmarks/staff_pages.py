@@ -51,7 +51,7 @@ def _pages(user_kind: str) -> list[tuple[str, str]]:
     from django.urls import reverse
 
     from benchmarks.scale_data import organization_id, session_id
-    from sessions_app.models import SessionMigration
+    from sessions_app.models import SessionMigration, WhatsAppSession
 
     sessions = reverse("admin:sessions_app_whatsappsession_changelist")
     phones = SUPERUSER_PHONE if user_kind == "superuser" else STAFF_PHONE
@@ -85,7 +85,18 @@ def _pages(user_kind: str) -> list[tuple[str, str]]:
             reverse("admin:scheduling_scheduledwhatsappmessage_changelist")
             + "?status__exact=pending",
         ),
+        ("needs attention", reverse("admin:scheduling_attention")),
     ]
+    main_phone = WhatsAppSession.objects.get(pk=session_id(1, 2))
+    pages.append(
+        (
+            "phone timeline (org 1, main phone)",
+            reverse(
+                "admin:sessions_app_whatsappsession_timeline",
+                args=[main_phone.organization_id, main_phone.phone_number],
+            ),
+        )
+    )
     return pages
 
 
@@ -107,8 +118,9 @@ def _sortable() -> list[tuple[str, str]]:
     request.user = _any_superuser()
     changelist = model_admin.get_changelist_instance(request)
     columns = []
-    for index, name in enumerate(changelist.list_display):
-        if changelist.get_ordering_field(name) is not None:
+    for index, column in enumerate(changelist.list_display):
+        if changelist.get_ordering_field(column) is not None:
+            name = getattr(column, "__name__", column)
             columns += [(name, str(index)), (f"{name} desc", f"-{index}")]
     return columns
 

@@ -163,6 +163,20 @@ class ScheduledWhatsAppMessage(models.Model):
                 name="scheduled_msg_sending_lease",
                 condition=Q(status="sending"),
             ),
+            # "Needs attention": the outcomes of the last hours, whatever the history's size.
+            models.Index(
+                fields=["sent_at"], name="scheduled_msg_sent_at", condition=Q(status="sent")
+            ),
+            models.Index(
+                fields=["updated_at"],
+                name="scheduled_msg_failed_updated",
+                condition=Q(status="failed"),
+            ),
+            models.Index(
+                fields=["updated_at"],
+                name="scheduled_msg_retried_updated",
+                condition=Q(status="pending", attempts__gt=0),
+            ),
         ]
 
     def __str__(self) -> str:

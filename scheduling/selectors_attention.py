@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import dataclass
 
-from django.db.models import Case, Count, F, Max, Min, Q, QuerySet, When
-from django.db.models.functions import Coalesce, TruncHour
+from django.db import connection
+from django.db.models import Case, Count, F, Max, Q, QuerySet, When
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
-from scheduling.selectors import sending_sessions_for
+from scheduling.selectors import MAX_SUPERSESSION_DEPTH
 from sessions_app.models import WhatsAppSession
 from sessions_app.selectors import holding_references, reference_counts_by_session
 
@@ -65,33 +65,66 @@ class WaitingOnSession:
     oldest_due: dt.datetime
 
 
-def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
-    """Pending messages per down sending session, oldest due first. Three queries: pending
-    messages per event session, the live end of those sessions' chains, the down sessions."""
-    per_event_session = (
-        _scoped(
-            ScheduledWhatsAppMessage.objects.filter(status=Status.PENDING),
-            "group__session__organization_id",
-            organization_ids,
-        )
-        .annotate(
-            event_session=Coalesce("workshop__whatsapp_session_id", "webinar__whatsapp_session_id")
-        )
-        .filter(event_session__isnull=False)
-        .values("event_session")
-        .annotate(pending=Count("pk"), oldest_due=Min("send_at"))
-        .order_by()
+# The sessions whose chain ends in a session that is not connected, walked back from those
+# ends: (session, the down session that sends for it).
+_FEEDING_SQL = """
+    WITH RECURSIVE feeding(id, sending_id, depth) AS (
+        SELECT s.id, s.id, 0 FROM whatsapp_sessions s
+        WHERE s.superseded_by_id IS NULL AND s.status <> %(connected)s
+          AND (%(organizations)s::uuid[] IS NULL OR s.organization_id = ANY(%(organizations)s))
+        UNION ALL
+        SELECT s.id, f.sending_id, f.depth + 1
+        FROM feeding f JOIN whatsapp_sessions s ON s.superseded_by_id = f.id
+        WHERE f.depth < %(max_depth)s
     )
-    rows = list(per_event_session)
-    live = sending_sessions_for(row["event_session"] for row in rows)
-    waiting: dict[uuid.UUID, dict] = {}
-    for row in rows:
-        sending = live.get(row["event_session"])
-        if sending is None or sending.is_connected:
-            continue
-        entry = waiting.setdefault(sending.id, {"pending": 0, "oldest_due": row["oldest_due"]})
-        entry["pending"] += row["pending"]
-        entry["oldest_due"] = min(entry["oldest_due"], row["oldest_due"])
+    SELECT id, sending_id FROM feeding
+"""
+# Pending messages of the events on those sessions, per session: probed event by event through
+# the message's event index, so the cost follows the down sessions' events, never the queue.
+_WAITING_SQL = """
+    SELECT session_id, sum(pending)::bigint, min(oldest_due) FROM (
+        SELECT e.whatsapp_session_id, m.pending, m.oldest_due FROM workshops e
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS pending, min(send_at) AS oldest_due
+            FROM scheduled_whatsapp_messages WHERE workshop_id = e.id AND status = %(pending)s
+        ) AS m
+        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.pending > 0
+        UNION ALL
+        SELECT e.whatsapp_session_id, m.pending, m.oldest_due FROM webinars e
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS pending, min(send_at) AS oldest_due
+            FROM scheduled_whatsapp_messages WHERE webinar_id = e.id AND status = %(pending)s
+        ) AS m
+        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.pending > 0
+    ) AS waiting(session_id, pending, oldest_due)
+    GROUP BY session_id
+"""
+
+
+def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
+    """Pending messages per down sending session, oldest due first. At most three queries:
+    the sessions that send through a down session, their pending messages, the down sessions."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FEEDING_SQL,
+            {
+                "connected": SessionStatus.CONNECTED,
+                "organizations": None if organization_ids is None else list(organization_ids),
+                "max_depth": MAX_SUPERSESSION_DEPTH,
+            },
+        )
+        sending_for = dict(cursor.fetchall())
+        if not sending_for:
+            return []
+        cursor.execute(_WAITING_SQL, {"pending": Status.PENDING, "sessions": list(sending_for)})
+        rows = cursor.fetchall()
+    waiting: dict = {}
+    for session_id, pending, oldest_due in rows:
+        entry = waiting.setdefault(
+            sending_for[session_id], {"pending": 0, "oldest_due": oldest_due}
+        )
+        entry["pending"] += pending
+        entry["oldest_due"] = min(entry["oldest_due"], oldest_due)
     sessions = WhatsAppSession.objects.select_related("organization").in_bulk(list(waiting))
     found = [
         WaitingOnSession(session=sessions[session_id], **entry)
@@ -154,16 +187,16 @@ def message_outcomes_per_hour(
     sent = Q(status=Status.SENT)
     failed = Q(status=Status.FAILED)
     retried = Q(status=Status.PENDING, attempts__gt=0)
+    recent = Q(updated_at__gte=first_hour)
     rows = (
         _scoped(
             ScheduledWhatsAppMessage.objects.all(),
             "group__session__organization_id",
             organization_ids,
         )
-        .filter(
-            (sent & Q(sent_at__gte=first_hour))
-            | ((failed | retried) & Q(updated_at__gte=first_hour))
-        )
+        # One arm per partial index (scheduled_msg_sent_at, _failed_updated, _retried_updated):
+        # the rows of the last hours are found without reading the history.
+        .filter((sent & Q(sent_at__gte=first_hour)) | (failed & recent) | (retried & recent))
         .annotate(hour=TruncHour(Case(When(sent, then=F("sent_at")), default=F("updated_at"))))
         .values("hour")
         .annotate(
