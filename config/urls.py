@@ -5,6 +5,7 @@ from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 from django.views.decorators.http import require_GET
+from django.views.generic import RedirectView
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 urlpatterns = [
+    # The admin is the whole site: its "View site" link and a bare host name open it.
+    path("", RedirectView.as_view(pattern_name="admin:index"), name="root"),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
     path("webhooks/", include("sessions_app.urls")),

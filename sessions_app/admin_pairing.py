@@ -143,6 +143,7 @@ class SessionPairingAdmin:
                 "gateway_name": session.gateway_name(gateway.session_key),
                 "qr_refresh_seconds": gateway.qr_refresh_seconds,
                 "can_simulate_scan": gateway.can_simulate_scan,
+                "can_request_pairing_code": gateway.can_request_pairing_code,
                 "poll_milliseconds": POLL_MILLISECONDS,
                 "status_url": session_url("pairing_status", session, predecessor=predecessor),
                 "qr_url": session_url("pairing_qr", session),
@@ -341,7 +342,7 @@ def progress_json(progress: PairingProgress) -> dict:
 def progress_message(progress: PairingProgress) -> str:
     session, predecessor = progress.session, progress.predecessor
     if progress.outcome == "waiting":
-        return "Waiting for the phone: scan the QR code, or link with the phone number."
+        return "Waiting for the phone to link with this session."
     if progress.outcome == "disconnected":
         return (
             "The gateway reports this session disconnected (the QR codes expired or the phone "

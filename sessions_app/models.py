@@ -7,7 +7,7 @@ from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
 
 from sessions_app.fields import E164PhoneNumberField, JSONTypeOf
-from sessions_app.gateway.base import GATEWAY_NAME_KEYS, SESSION_NAME_KEY
+from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 
 
 class Organization(models.Model):
@@ -144,7 +144,12 @@ class WhatsAppSession(models.Model):
 
     @property
     def gateway_session_name(self) -> str | None:
-        return self.gateway_name(SESSION_NAME_KEY)
+        """The gateway's name for this session, whichever backend's key holds it (`session_name`
+        or `vps_session_id`): what staff see. Calls to a gateway read the backend's own key."""
+        for key in GATEWAY_NAME_KEYS:
+            if name := self.gateway_name(key):
+                return name
+        return None
 
     def gateway_name(self, key: str) -> str | None:
         """The gateway's name for this session under `key`, or None."""

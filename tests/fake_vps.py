@@ -5,6 +5,10 @@
 scanning the QR would, `POST /disconnect/{id}` disconnects it. `server.groups[id]` is the
 `groups` list `GET /groups/{id}` answers. Sends to a connected session are accepted and kept in
 `sends()`. `status_report()` builds the signed webhook call the service makes on a change.
+
+Like the real service, its status webhook is part of its own configuration (`webhook_url`,
+`webhook_secret`), not of a session: when it has one, `scan()` posts the signed report of the
+new status there, and `post_status()` posts a session's current status.
 """
 
 from __future__ import annotations
@@ -17,14 +21,25 @@ import threading
 import time
 import uuid
 
+import httpx
+
 from tests.fake_http import FakeGateway, RecordedRequest
 
 
 class FakeVps(FakeGateway):
     api_key_header = "X-API-Key"
 
-    def __init__(self, *, api_key: str = "test-api-key", delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "test-api-key",
+        delay: float = 0.0,
+        webhook_url: str | None = None,
+        webhook_secret: str = "",
+    ) -> None:
         super().__init__(api_key=api_key, delay=delay)
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
         self.sessions: dict[str, dict] = {}
         self.groups: dict[str, list[dict]] = {}
         self.accepted: list[RecordedRequest] = []  # the sends answered with an id
@@ -34,10 +49,23 @@ class FakeVps(FakeGateway):
         with self._state_lock:
             return list(self.accepted)
 
-    def scan(self, session_id: str, phone_number: str) -> None:
-        """The phone scans the QR: the session is connected with `phone_number`."""
+    def scan(self, session_id: str, phone_number: str) -> httpx.Response | None:
+        """The phone scans the QR: the session is connected with `phone_number`, and the
+        service's webhook, if it has one, is told so. The webhook's answer, or None."""
         with self._state_lock:
             self.sessions[session_id] = {"status": "connected", "phoneNumber": phone_number}
+        return self.post_status(session_id) if self.webhook_url else None
+
+    def post_status(self, session_id: str) -> httpx.Response:
+        """Post `session_id`'s current status to the service's webhook, signed with its secret."""
+        with self._state_lock:
+            body, signature = self.status_report(session_id, secret=self.webhook_secret)
+        return httpx.post(
+            self.webhook_url,
+            content=body,
+            headers={"Content-Type": "application/json", "X-Webhook-Hmac": signature},
+            timeout=10,
+        )
 
     def status_report(
         self, session_id: str, *, secret: str, timestamp: dt.datetime | None = None

@@ -1,6 +1,6 @@
 """Shared by the pairing tests: a staff member who may pair, the fake WAHA (or the fake
-Evolution API) as the gateway, and a snapshot of everything a refused pairing or log-out must
-leave as it was."""
+Evolution API, or the fake VPS service) as the gateway, and a snapshot of everything a refused
+pairing or log-out must leave as it was."""
 
 from django.contrib.admin.models import LogEntry
 from django.urls import reverse
@@ -9,11 +9,13 @@ from sessions_app.models import SessionMigration, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import STAFF_PERMISSIONS, reconnected_phone
 from tests.fake_evolution import FakeEvolution
+from tests.fake_vps import FakeVps
 from tests.fake_waha import FakeWaha
 
 PAIRING_PERMISSIONS = [*STAFF_PERMISSIONS, "sessions_app.add_whatsappsession"]
 WEBHOOK_SECRET = "pairing-webhook-secret"
 WAHA_API_KEY = "pairing-api-key"
+VPS_API_KEY = "pairing-vps-api-key"
 
 
 def use_fake_waha(settings, waha: FakeWaha, *, webhook_url: str) -> None:
@@ -34,6 +36,22 @@ def use_fake_evolution(settings, evolution: FakeEvolution, *, webhook_url: str) 
     settings.WHATSAPP_GATEWAY_API_KEY = evolution.global_key
     settings.WHATSAPP_GATEWAY_TIMEOUT = 2.0
     settings.WHATSAPP_WEBHOOK_PUBLIC_URL = webhook_url
+
+
+def fake_vps(*, webhook_url: str) -> FakeVps:
+    """The fake VPS service, its status webhook set to `webhook_url` (the product's
+    /webhooks/vps/) with the secret `use_fake_vps` gives the product."""
+    return FakeVps(api_key=VPS_API_KEY, webhook_url=webhook_url, webhook_secret=WEBHOOK_SECRET)
+
+
+def use_fake_vps(settings, vps: FakeVps) -> None:
+    """Point the product at `vps`: the service reports to the webhook of its own configuration,
+    signed with the secret the product checks (WHATSAPP_VPS_WEBHOOK_SECRET)."""
+    settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.vps.GatewayBackend"
+    settings.WHATSAPP_GATEWAY_URL = vps.url
+    settings.WHATSAPP_GATEWAY_API_KEY = vps.api_key
+    settings.WHATSAPP_GATEWAY_TIMEOUT = 2.0
+    settings.WHATSAPP_VPS_WEBHOOK_SECRET = vps.webhook_secret
 
 
 def fake_waha() -> FakeWaha:

@@ -143,6 +143,77 @@ class TestBadInput:
         refused("--auto", "--organization", missing, match=f"Organization {missing} does not")
 
 
+def sharing_a_prefix(row_id: uuid.UUID) -> uuid.UUID:
+    """Another id that starts with the same 8 characters as `row_id`."""
+    return uuid.UUID(f"{str(row_id)[:8]}-0000-4000-8000-000000000000")
+
+
+class TestIdPrefixes:
+    """Ids as the admin shows them: their first 8 characters, or more."""
+
+    def test_sessions_named_by_the_start_of_their_ids(self):
+        old, new = new_then_old()
+        held = give_references(old)
+
+        out, _ = run(str(old.pk)[:8], str(new.pk)[:13].upper())
+
+        assert f"Moved {old.pk} → {new.pk}" in out
+        assert Workshop.objects.filter(whatsapp_session=new).count() == len(held.workshops)
+
+    def test_a_migration_undone_by_the_start_of_its_id(self):
+        old, new = new_then_old()
+        give_references(old)
+        run(old.pk, new.pk)
+
+        out, _ = run("--undo", str(SessionMigration.objects.get().pk)[:8])
+
+        assert f"Moved back {new.pk} → {old.pk}" in out
+
+    def test_an_organization_named_by_the_start_of_its_id(self):
+        old, new = new_then_old(new_status=Status.CONNECTING)
+        give_references(old)
+        WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED)
+
+        out, _ = run("--auto", "--organization", str(old.organization_id)[:8], "--json")
+
+        assert [m["old"] for m in json.loads(out)["migrations"]] == [str(old.pk)]
+
+    def test_a_prefix_of_several_sessions_is_refused_naming_them(self):
+        old, new = new_then_old()
+        give_references(old)
+        twin = factories.WhatsAppSessionFactory(
+            id=sharing_a_prefix(old.pk), organization=old.organization
+        )
+
+        message = refused(str(old.pk)[:8], new.pk, match="matches more than one session id")
+
+        assert str(old.pk) in message and str(twin.pk) in message
+
+    def test_a_prefix_of_several_migrations_is_refused_naming_them(self):
+        first = factories.SessionMigrationFactory()
+        second = factories.SessionMigrationFactory(id=sharing_a_prefix(first.pk))
+
+        message = refused("--undo", str(first.pk)[:8], match="more than one migration id")
+
+        assert str(first.pk) in message and str(second.pk) in message
+
+    def test_fewer_than_8_characters_are_refused(self):
+        old, new = new_then_old()
+        give_references(old)
+        refused(str(old.pk)[:7], new.pk, match="too short: give at least 8 characters")
+        refused("--undo", "abc", match="too short: give at least 8 characters of the migration")
+
+    def test_a_prefix_nothing_starts_with_or_misplaced_hyphens(self):
+        old, new = new_then_old()
+        give_references(old)
+        absent = f"{(int(str(old.pk)[:8], 16) + 1) % 16**8:08x}"
+        if absent == str(new.pk)[:8]:
+            absent = f"{(int(absent, 16) + 1) % 16**8:08x}"
+        refused(absent, new.pk, match=f"No session id starts with '{absent}'")
+        misplaced = f"{str(old.pk)[:4]}-{str(old.pk)[4:8]}"
+        refused(misplaced, new.pk, match="not a valid session id")
+
+
 class TestTheSweep:
     def test_a_session_connected_without_a_signal_adopts_its_predecessors(self):
         old, new = new_then_old(new_status=Status.CONNECTING)
@@ -271,10 +342,13 @@ class TestExitCodes:
     def test_bad_input_exits_non_zero_with_one_line_on_stderr(self):
         old, new = new_then_old(new_status=Status.CONNECTING)
         give_references(old)
+        factories.WhatsAppSessionFactory(id=sharing_a_prefix(old.pk), organization=old.organization)
         cases = [
             (("oops", new.pk), "not a valid session id"),
             ((uuid.uuid4(), new.pk), "does not exist"),
             ((old.pk, new.pk), "only move to a connected session"),
+            ((str(old.pk)[:8], new.pk), "matches more than one session id"),
+            ((str(new.pk)[:7], old.pk), "too short"),
         ]
         for args, reason in cases:
             before = database_snapshot()

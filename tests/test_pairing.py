@@ -1,5 +1,5 @@
-"""Pairing a phone and logging a session out from the admin, against the fake WAHA over HTTP;
-every refusal leaves the database and the gateway as they were."""
+"""Pairing a phone and logging a session out from the admin, against the fake WAHA (and the fake
+VPS service) over HTTP; every refusal leaves the database and the gateway as they were."""
 
 import json
 import re
@@ -31,9 +31,11 @@ from tests.pairing_scenarios import (
     WEBHOOK_SECRET,
     database_state,
     dropped_phone,
+    fake_vps,
     fake_waha,
     resync_a_group,
     session_url,
+    use_fake_vps,
     use_fake_waha,
 )
 
@@ -306,6 +308,68 @@ class TestPairANewPhone:
         }
         page = staff_client.get(response.url)
         assert 'id="pairing-code-phone" value=""' in page.content.decode()
+
+
+class TestWithTheVpsGateway:
+    """The original system's gateway service: its own name key, the QR code only, and its own
+    webhook secret."""
+
+    @pytest.fixture
+    def vps(self, settings):
+        with fake_vps(webhook_url="https://admin.example.org/webhooks/vps/") as server:
+            use_fake_vps(settings, server)
+            yield server
+
+    def test_the_session_is_named_by_vps_session_id_everywhere_staff_look(
+        self, vps, staff_client, scene
+    ):
+        staff_client.post(session_url("pair", scene.old.pk))
+
+        session = new_session(scene)
+        name = session.session_data["vps_session_id"]
+        assert session.session_data == {"vps_session_id": name}
+        assert (vps.requests[-1].path, vps.requests[-1].json) == ("/connect", {"sessionId": name})
+        entry = LogEntry.objects.get(object_id=str(session.pk))
+        assert entry.get_change_message() == f"Started pairing on the gateway as {name}."
+        page = staff_client.get(session_url("change", session.pk)).content.decode()
+        assert name in page
+
+    def test_the_pairing_page_offers_the_qr_code_only(self, vps, staff_client, scene):
+        session = pairing_start(organization=scene.organization, predecessor=scene.old)
+
+        page = staff_client.get(session_url("pairing", session.pk, f"predecessor={scene.old.pk}"))
+        content = page.content.decode()
+        assert 'id="pairing-qr-image"' in content
+        assert 'id="pairing-qr-only"' in content
+        assert 'id="pairing-code-form"' not in content
+        qr = staff_client.get(session_url("pairing_qr", session.pk))
+        assert (qr.status_code, qr.content[:4]) == (HTTPStatus.OK, b"\x89PNG")
+
+    def test_a_code_asked_for_anyway_is_refused_in_one_line(self, vps, staff_client, scene):
+        session = pairing_start(organization=scene.organization, predecessor=scene.old)
+        vps.requests.clear()
+        before = database_state()
+
+        answer = staff_client.post(session_url("pairing_code", session.pk), {"phone_number": PHONE})
+
+        assert answer.status_code == HTTPStatus.BAD_GATEWAY
+        assert answer.json() == {
+            "error": "This gateway links phones by QR code only: scan the QR code instead."
+        }
+        assert vps.requests == []
+        assert database_state() == before
+
+    def test_without_the_webhook_secret_nothing_is_paired(self, vps, settings, staff_client, scene):
+        settings.WHATSAPP_VPS_WEBHOOK_SECRET = ""
+        before = database_state()
+
+        response = staff_client.post(session_url("pair", scene.old.pk), follow=True)
+
+        (message,) = [str(m) for m in response.context["messages"]]
+        assert message.startswith("Nothing was paired. No secret is configured for the VPS")
+        assert "WHATSAPP_VPS_WEBHOOK_SECRET" in message
+        assert database_state() == before
+        assert vps.requests == []
 
 
 class TestSimulatedScan:

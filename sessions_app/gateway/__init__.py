@@ -3,10 +3,11 @@
 - `sessions_app.gateway.console.GatewayBackend`: logs what would be sent (development);
 - `sessions_app.gateway.locmem.GatewayBackend`: keeps every send in `locmem.outbox` (tests);
 - `sessions_app.gateway.waha.GatewayBackend`: a WAHA gateway over HTTP;
-- `sessions_app.gateway.evolution.GatewayBackend`: an Evolution API server over HTTP.
+- `sessions_app.gateway.evolution.GatewayBackend`: an Evolution API server over HTTP;
+- `sessions_app.gateway.vps.GatewayBackend`: the original system's own gateway service.
 
-A backend names a session by the gateway's session name, kept in the session's
-`session_data["session_name"]` (`WhatsAppSession.gateway_session_name`).
+A backend names a session by the gateway's name for it, kept in the session's `session_data`
+under the backend's `session_key` (`session_name`, or `vps_session_id` for the VPS service).
 """
 
 from __future__ import annotations

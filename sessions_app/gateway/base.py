@@ -109,6 +109,9 @@ class BaseGatewayBackend:
     # Development backends have no phone to scan with: the pairing page then offers a button
     # that calls `simulate_scan` instead.
     can_simulate_scan = False
+    # Whether the gateway gives a code for WhatsApp's "link with phone number"; without it the
+    # pairing page offers the QR code only.
+    can_request_pairing_code = True
     # The product's webhook this gateway reports to (a URL name); `webhook_url()` and
     # `webhook_secret()` are what `start_session` tells the gateway.
     webhook_url_name = "sessions_app:whatsapp_webhook"
@@ -134,6 +137,13 @@ class BaseGatewayBackend:
 
     def webhook_secret(self) -> str:
         return settings.WHATSAPP_WEBHOOK_SECRET
+
+    def pairing_refusal(self) -> str:
+        """Why no phone can be paired through this backend as configured, in one line; ""
+        when one can. The gateway is told where to report (`webhook_url()`) at every start."""
+        if not settings.WHATSAPP_WEBHOOK_PUBLIC_URL:
+            return "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
+        return ""
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         """Post `text` to `chat_id` through `session_name`; return the gateway's message id,

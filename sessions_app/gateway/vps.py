@@ -10,7 +10,8 @@ that system). The service's endpoints:
 - `GET /groups/{id}` answers `{"groups": [...]}`; `GET /health`.
 
 The service pushes status to its own webhook (`/webhooks/vps/`), configured on the service,
-so `start_session` only starts the session.
+so `start_session` only starts the session. It has no "link with phone number" code: phones
+pair by QR code only.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import io
 from urllib.parse import quote
 
 import segno
+from django.conf import settings
 
 from sessions_app.gateway.base import (
     VPS_SESSION_KEY,
@@ -58,6 +60,21 @@ class GatewayBackend(HttpGatewayBackend):
     label = "The VPS gateway"
     api_key_header = "X-API-Key"
     session_key = VPS_SESSION_KEY
+    can_request_pairing_code = False
+    webhook_url_name = "sessions_app:vps_webhook"
+
+    def webhook_secret(self) -> str:
+        return settings.WHATSAPP_VPS_WEBHOOK_SECRET
+
+    def pairing_refusal(self) -> str:
+        # The service's own configuration names the webhook, so no public URL is needed here;
+        # without the secret, the webhook would refuse the report of the scan.
+        if not self.webhook_secret():
+            return (
+                "No secret is configured for the VPS gateway's status webhook "
+                "(WHATSAPP_VPS_WEBHOOK_SECRET): the paired phone's report would be refused."
+            )
+        return ""
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:
         response = self.request(

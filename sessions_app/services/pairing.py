@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
@@ -81,11 +80,9 @@ def pairing_start(
     refusal = predecessor and pair_again_refusal(predecessor, organization=organization)
     if refusal:
         raise SessionLifecycleError(refusal)
-    if not settings.WHATSAPP_WEBHOOK_PUBLIC_URL:
-        raise SessionLifecycleError(
-            "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
-        )
     with _gateway_for(gateway) as gateway:
+        if refusal := gateway.pairing_refusal():
+            raise SessionLifecycleError(refusal)
         session_id = uuid.uuid4()
         name = gateway_session_name(
             organization=organization, session_id=session_id, session_key=gateway.session_key
@@ -151,8 +148,13 @@ def pairing_qr(*, session: WhatsAppSession, gateway: BaseGatewayBackend | None =
 def pairing_request_code(
     *, session: WhatsAppSession, phone_number: str, gateway: BaseGatewayBackend | None = None
 ) -> str:
-    """The code that links `phone_number` to `session` in WhatsApp's "link with phone number"."""
+    """The code that links `phone_number` to `session` in WhatsApp's "link with phone number".
+    Refused, asking nothing of the gateway, when it has no such code."""
     with _gateway_for(gateway) as gateway:
+        if not gateway.can_request_pairing_code:
+            raise SessionLifecycleError(
+                "This gateway links phones by QR code only: scan the QR code instead."
+            )
         name = _require_pairing(session, gateway)
         phone = _read_phone(phone_number)
         try:

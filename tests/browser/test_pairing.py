@@ -1,6 +1,6 @@
 """Pairing a phone again in a real browser: the QR code, the scan reported by the fake gateway
-(WAHA, then Evolution API) to the live server, and what moved shown without a reload; the page
-keeps to a strict CSP."""
+(WAHA, Evolution API, then the VPS service) to the live server, and what moved shown without a
+reload; the page keeps to a strict CSP."""
 
 import re
 from dataclasses import dataclass
@@ -10,18 +10,22 @@ from django.core.management import call_command
 from playwright.sync_api import expect
 
 from sessions_app.gateway import evolution as evolution_backend
+from sessions_app.gateway import vps as vps_backend
 from sessions_app.gateway import waha as waha_backend
 from sessions_app.models import WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import PASSWORD, staff_member
 from tests.fake_evolution import PAIRING_CODE, FakeEvolution
+from tests.fake_vps import FakeVps
 from tests.fake_waha import FakeWaha
 from tests.pairing_scenarios import (
     PAIRING_PERMISSIONS,
     dropped_phone,
+    fake_vps,
     fake_waha,
     resync_a_group,
     use_fake_evolution,
+    use_fake_vps,
     use_fake_waha,
 )
 
@@ -43,24 +47,36 @@ class PairingGateway:
     """One fake gateway as the pairing tests drive it: the same steps, each gateway's routes."""
 
     kind: str
-    server: FakeWaha | FakeEvolution
+    server: FakeWaha | FakeEvolution | FakeVps
     backend: type
-    pairing_code: str
+    pairing_code: str | None  # None: the gateway links phones by QR code only
 
-    def scan(self, name: str, phone_number: str) -> None:
-        assert self.server.scan(name, phone_number).status_code == 200
+    def name(self, session: WhatsAppSession) -> str:
+        """The gateway's name for `session`, under the key its backend uses."""
+        return session.gateway_name(self.backend.session_key)
 
-    def qr_path(self, name: str) -> str:
-        return f"/api/{name}/auth/qr" if self.kind == "waha" else f"/instance/connect/{name}"
+    def scan(self, session: WhatsAppSession, phone_number: str) -> None:
+        """The phone scans the QR code; the gateway reports it to the product's webhook."""
+        assert self.server.scan(self.name(session), phone_number).status_code == 200
+
+    def qr_path(self, session: WhatsAppSession) -> str:
+        name = self.name(session)
+        return {
+            "waha": f"/api/{name}/auth/qr",
+            "evolution": f"/instance/connect/{name}",
+            "vps": f"/status/{name}",
+        }[self.kind]
 
     def sent(self) -> set[tuple[str, str]]:
         """(gateway session name, text) of every message the gateway accepted."""
         if self.kind == "waha":
             return {(r.json["session"], r.json["text"]) for r in self.server.sends()}
+        if self.kind == "vps":
+            return {(r.json["sessionId"], r.json["message"]) for r in self.server.sends()}
         return {(r.path.rsplit("/", 1)[1], r.json["text"]) for r in self.server.sends()}
 
 
-@pytest.fixture(params=["waha", "evolution"])
+@pytest.fixture(params=["waha", "evolution", "vps"])
 def gateway(request, settings, live_server):
     """The pairing runs once per gateway backend, each against its fake over HTTP."""
     webhook_url = f"{live_server.url}/webhooks/whatsapp/"
@@ -70,12 +86,17 @@ def gateway(request, settings, live_server):
         with fake_waha() as server:
             use_fake_waha(settings, server, webhook_url=webhook_url)
             yield PairingGateway("waha", server, waha_backend.GatewayBackend, "ABCD-EFGH")
-    else:
+    elif request.param == "evolution":
         with FakeEvolution(api_key="pairing-api-key") as server:
             use_fake_evolution(settings, server, webhook_url=webhook_url)
             yield PairingGateway(
                 "evolution", server, evolution_backend.GatewayBackend, PAIRING_CODE
             )
+    else:
+        # The service's own configuration names the product's webhook for it.
+        with fake_vps(webhook_url=f"{live_server.url}/webhooks/vps/") as server:
+            use_fake_vps(settings, server)
+            yield PairingGateway("vps", server, vps_backend.GatewayBackend, None)
 
 
 @pytest.fixture
@@ -130,12 +151,20 @@ def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_sessi
     session = open_pairing_page(page, log_in, scene)
     resync_a_group(scene, session)
 
-    page.get_by_role("button", name="Get a pairing code").click()
-    expect(page.locator("#pairing-code-value")).to_have_text(gateway.pairing_code)
+    if gateway.pairing_code is None:
+        # The QR code is the only way offered, and the page says so.
+        expect(page.get_by_role("button", name="Get a pairing code")).to_have_count(0)
+        expect(page.locator("#pairing-qr-only")).to_have_text(
+            "This gateway links phones by QR code only: it gives no code to link with the "
+            "phone number."
+        )
+    else:
+        page.get_by_role("button", name="Get a pairing code").click()
+        expect(page.locator("#pairing-code-value")).to_have_text(gateway.pairing_code)
     if gateway.kind == "waha":  # one set of screenshots for the README
         screenshot(page, "pairing-page-waiting")
 
-    gateway.scan(session.gateway_session_name, PHONE)
+    gateway.scan(session, PHONE)
 
     expect(page.locator("#pairing-status")).to_have_text("Connected")
     expect(page.locator("#pairing-phone")).to_have_text(PHONE)
@@ -152,7 +181,7 @@ def test_same_phone_shows_what_moved_then_reminders_go_out_through_the_new_sessi
 
     call_command("process_message_queue", verbosity=0)
     assert gateway.sent() == {
-        (session.gateway_session_name, message.body) for message in scene.pending_messages
+        (gateway.name(session), message.body) for message in scene.pending_messages
     }
 
     moved.click()
@@ -166,13 +195,13 @@ def test_another_phone_moves_nothing_and_offers_the_forced_move(
     monkeypatch.setattr(gateway.backend, "qr_refresh_seconds", 1)
     page = strict_page
     session = open_pairing_page(page, log_in, scene)
-    qr_path = gateway.qr_path(session.gateway_session_name)
+    qr_path = gateway.qr_path(session)
     expect(page.locator("#pairing")).to_have_attribute("data-qr-refresh-seconds", "1")
     page.wait_for_function("document.getElementById('pairing-qr-image').src.includes('t=')")
     page.wait_for_function("document.getElementById('pairing-qr-image').complete")
     assert sum(r.path == qr_path for r in gateway.server.requests) >= 2
 
-    gateway.scan(session.gateway_session_name, OTHER_PHONE)
+    gateway.scan(session, OTHER_PHONE)
 
     expect(page.locator("#pairing-phone")).to_have_text(OTHER_PHONE)
     message = page.locator("#pairing-message")

@@ -1,11 +1,12 @@
 """Move a session's references to another by hand, or sweep for moves the automatic path missed."""
 
 import json
-import uuid
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Model, QuerySet
 
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
+from sessions_app.selectors_ids import MIN_ID_PREFIX, IdLookupError, row_by_id_or_prefix
 from sessions_app.services.migration import (
     MigrationResult,
     SessionMigrationError,
@@ -21,7 +22,8 @@ class Command(BaseCommand):
         "migrate_sessions --auto [--organization ID]: let every connected session adopt its "
         "phone's earlier sessions, and finish superseded sessions that hold references again. "
         "migrate_sessions --undo MIGRATION_ID: move back what that migration moved and is "
-        "still where it put it."
+        "still where it put it. Every id may be given whole or by its first "
+        f"{MIN_ID_PREFIX} or more characters, as the admin shows them."
     )
 
     def add_arguments(self, parser):
@@ -63,7 +65,8 @@ class Command(BaseCommand):
         else:
             if not (old and new):
                 raise CommandError("Give OLD and NEW session ids, or --auto.")
-            old_session, new_session = _session(old), _session(new)
+            old_session = _named_row(WhatsAppSession.objects.all(), old, "session")
+            new_session = _named_row(WhatsAppSession.objects.all(), new, "session")
             try:
                 result = migrate_session(
                     old_session,
@@ -85,10 +88,7 @@ class Command(BaseCommand):
             raise CommandError(f"{len(failures)} move(s) refused; see above.")
 
     def _undo(self, value: str, *, dry_run: bool, as_json: bool) -> None:
-        migration_id = _uuid(value, "migration")
-        migration = SessionMigration.objects.filter(pk=migration_id).first()
-        if migration is None:
-            raise CommandError(f"Migration {migration_id} does not exist.")
+        migration = _named_row(SessionMigration.objects.all(), value, "migration")
         try:
             result = undo_migration(migration, actor=None, dry_run=dry_run)
         except SessionMigrationError as exc:
@@ -123,9 +123,8 @@ class Command(BaseCommand):
             # An unset shell variable must not turn into a sweep of every organization.
             if not organization.strip():
                 raise CommandError("--organization is empty; give an organization id.")
-            organization_id = _uuid(organization, "organization")
-            if not Organization.objects.filter(pk=organization_id).exists():
-                raise CommandError(f"Organization {organization_id} does not exist.")
+            named = _named_row(Organization.objects.all(), organization, "organization")
+            organization_id = named.pk
         report = sweep_references(
             organization_id=organization_id,
             trigger=SessionMigration.Trigger.COMMAND,
@@ -146,19 +145,12 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(results)} migration(s), {total} row(s).")
 
 
-def _uuid(value: str, what: str) -> uuid.UUID:
+def _named_row(queryset: QuerySet, value: str, what: str) -> Model:
+    """The row `value` names, by its whole id or an unambiguous start of it."""
     try:
-        return uuid.UUID(value)
-    except ValueError:
-        raise CommandError(f"{value!r} is not a valid {what} id (a UUID).") from None
-
-
-def _session(value: str) -> WhatsAppSession:
-    session_id = _uuid(value, "session")
-    try:
-        return WhatsAppSession.objects.get(pk=session_id)
-    except WhatsAppSession.DoesNotExist:
-        raise CommandError(f"Session {session_id} does not exist.") from None
+        return row_by_id_or_prefix(queryset, value, what=what)
+    except IdLookupError as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _as_json(results: list[MigrationResult], *, dry_run: bool) -> str:
