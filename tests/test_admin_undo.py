@@ -9,7 +9,7 @@ from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.urls import reverse
 
-from sessions_app.admin import count_list
+from sessions_app.admin.counts import count_list
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
 from sessions_app.services.migration import migrate_session
 from tests.admin_scenarios import reconnected_phone, staff_member

@@ -10,6 +10,9 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from sessions_app.admin.audit_rows import listed_rows
+from sessions_app.admin.counts import count_list, summarize_counts
+from sessions_app.admin.display import admin_change_link
 from sessions_app.models import SessionMigration
 from sessions_app.services.migration import SessionMigrationError, UndoResult, undo_migration
 
@@ -69,8 +72,6 @@ class UndoFromAuditMixin:
             preview = undo_migration(migration, actor=request.user, dry_run=True)
         except SessionMigrationError as exc:
             refusal = str(exc)
-        from sessions_app.admin import count_list, listed_rows
-
         context = {
             **self.admin_site.each_context(request),
             "title": "Undo this migration",
@@ -102,8 +103,6 @@ class UndoFromAuditMixin:
 
     @staticmethod
     def undo_message(result: UndoResult) -> str:
-        from sessions_app.admin import admin_change_link, summarize_counts
-
         left = (
             f"; {result.left_count} row(s) changed since stay where they are"
             if result.left_count

@@ -25,6 +25,7 @@ from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from sessions_app.admin.counts import summarize_counts
 from sessions_app.admin_tenancy import scope_to_user_organizations
 from sessions_app.gateway import get_gateway
 from sessions_app.models import Organization, WhatsAppSession
@@ -316,9 +317,6 @@ def pairing_start_response(
 
 def progress_json(progress: PairingProgress) -> dict:
     """What the pairing page's script shows, for one poll."""
-    # Imported here: admin.py imports this module to build its ModelAdmins.
-    from sessions_app.admin import summarize_counts
-
     session = progress.session
     return {
         "status": session.status,

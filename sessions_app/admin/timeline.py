@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from sessions_app.admin.counts import summarize_counts
 from sessions_app.admin_tenancy import user_organization_id_set
 from sessions_app.phones import normalize_phone_number
 from sessions_app.selectors_timeline import is_undo, phone_timeline
@@ -88,9 +89,6 @@ def timeline_view(model_admin, request: HttpRequest, *, organization_id: uuid.UU
 
 
 def _migration_row(migration) -> dict:
-    # The labels of a migration's counts live with the audit's admin, which imports this module.
-    from sessions_app.admin import summarize_counts
-
     return {
         "kind": "migration",
         "migration": migration,

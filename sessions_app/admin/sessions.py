@@ -1,0 +1,170 @@
+"""WhatsApp sessions: the list, a session's page and its actions."""
+
+import contextlib
+
+from django.contrib import admin
+from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import ValidationError
+from django.db.models import Q
+
+from sessions_app.admin.display import admin_change_link, short_datetime
+from sessions_app.admin.gateway_actions import (
+    refresh_status_from_gateway,
+    sync_groups_from_gateway,
+)
+from sessions_app.admin.moves import MoveReferencesActions
+from sessions_app.admin.pairing import SessionPairingAdmin
+from sessions_app.admin.panel import migration_links, reference_rows
+from sessions_app.admin.timeline import phone_number as phone_timeline_link
+from sessions_app.admin.timeline import timeline_urls
+from sessions_app.admin_tenancy import OrganizationScopedAdmin
+from sessions_app.forms import WhatsAppSessionAdminForm
+from sessions_app.models import WhatsAppSession
+from sessions_app.phones import normalize_phone_number
+from sessions_app.selectors import phone_change_of, reference_counts_by_session
+
+
+class SessionChangeList(ChangeList):
+    """Counts what points at the sessions shown on the page, not at every session listed."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        self.result_list = list(self.result_list)
+        counts = reference_counts_by_session([session.pk for session in self.result_list])
+        for session in self.result_list:
+            session.reference_count = counts.get(session.pk, 0)
+
+
+@admin.register(WhatsAppSession)
+class WhatsAppSessionAdmin(
+    SessionPairingAdmin, MoveReferencesActions, OrganizationScopedAdmin, admin.ModelAdmin
+):
+    form = WhatsAppSessionAdminForm
+    # Sortable only where an index keeps it cheap at 20,000 sessions: the id, phone and times;
+    # not the organization's or successor's names, nor the reference counts, nor the status
+    # (three values: its filter does what sorting would).
+    list_display = [
+        "short_id",
+        "organization_name",
+        phone_timeline_link,
+        "status_name",
+        "created",
+        "connected",
+        "disconnected",
+        "superseded_by_link",
+        "reference_count",
+    ]
+    list_filter = ["status", "organization"]
+    search_fields = ["phone_number", "id"]
+    list_select_related = ["organization", "superseded_by"]
+    autocomplete_fields = ["organization"]
+    readonly_fields = [
+        "id",
+        "gateway_name",
+        "phone_number",
+        "status",
+        "session_data",
+        "last_report_at",
+        "superseded_by_link",
+        "connected_at",
+        "disconnected_at",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (None, {"fields": ["organization", "gateway_name", "phone_number", "status"]}),
+        (
+            "History",
+            {
+                "fields": [
+                    "id",
+                    "superseded_by_link",
+                    "connected_at",
+                    "disconnected_at",
+                    "last_report_at",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        ("Gateway", {"fields": ["session_data"], "classes": ["collapse"]}),
+    ]
+    actions = [
+        "move_references",
+        "adopt_references",
+        refresh_status_from_gateway,
+        sync_groups_from_gateway,
+        "pair_again",
+    ]
+    move_references_confirmation_template = None
+
+    # Lists and pages -----------------------------------------------------------------------
+
+    def get_urls(self):
+        return [*timeline_urls(self), *super().get_urls()]
+
+    def get_changelist(self, request, **kwargs):
+        return SessionChangeList
+
+    def get_readonly_fields(self, request, obj=None):
+        # Status, phone and times come from the gateway (apply_status_report) only.
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "organization"]
+
+    @admin.display(description="Session", ordering="id")
+    def short_id(self, session):
+        return str(session.id)[:8]
+
+    @admin.display(description="Gateway name")
+    def gateway_name(self, session):
+        return session.gateway_session_name or "-"
+
+    @admin.display(description="Organization")
+    def organization_name(self, session):
+        return str(session.organization)
+
+    @admin.display(description="Status")
+    def status_name(self, session):
+        return session.get_status_display()
+
+    @admin.display(description="Created", ordering="created_at")
+    def created(self, session):
+        return short_datetime(session.created_at)
+
+    @admin.display(description="Connected", ordering="connected_at")
+    def connected(self, session):
+        return short_datetime(session.connected_at)
+
+    @admin.display(description="Disconnected", ordering="disconnected_at")
+    def disconnected(self, session):
+        return short_datetime(session.disconnected_at)
+
+    @admin.display(description="Superseded by")
+    def superseded_by_link(self, session):
+        return admin_change_link(session.superseded_by)
+
+    # Not sortable: sorting would count references for every session, not just the page's.
+    @admin.display(description="Rows pointing here")
+    def reference_count(self, session):
+        return session.reference_count
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if not search_term.strip():
+            return results, may_have_duplicates
+        matches = Q(pk__in=results.values("pk"))
+        # Staff paste phones the way they see them (`+55 11 99999-9999`); stored ones are E.164.
+        with contextlib.suppress(ValidationError):
+            matches |= Q(phone_number=normalize_phone_number(search_term))
+        # Resolved to ids first: the list's queries then plan for the rows found, not a guess.
+        found = list(queryset.filter(matches).order_by().values_list("pk", flat=True))
+        return queryset.filter(pk__in=found), False
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        if obj is not None:
+            context["references"] = reference_rows(obj)
+            context["migration_links"] = migration_links(obj)
+            context["phone_change"] = phone_change_of(obj)
+            context["can_migrate"] = self.has_migrate_permission(request)
+        return super().render_change_form(request, context, add, change, form_url, obj)

@@ -1,1 +1,0 @@
-"""Admin pages that are not a model's list or form, hooked in through `get_urls`."""
