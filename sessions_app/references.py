@@ -5,9 +5,12 @@ foreign key to `WhatsAppSession` or `WhatsAppGroup` in any installed app is miss
 table that points at sessions cannot be forgotten by the migration. For example:
 
     Reference("billing.Invoice.session", KeepHistory()),
-    Reference("polls.Poll.session", Move("polls", where={"status__in": ("open",)})),
+    Reference("polls.Poll.session", Move("polls", "Open polls", where={"status": "open"})),
 
-A `Move` adds its key to the migration's counts, its audit and the reference counts staff see.
+Every view of a session's references reads this list: the migration and its undo, the counts
+and their labels, the "What points at this session" panel, the sessions list's "Rows pointing
+here", the audit's tables and the admin's links. A `Move` with its label is all a new
+referencing table needs to show up in each of them.
 
 The keys of a migration's counts (and of its audit's `moved_ids`):
 
@@ -34,6 +37,7 @@ from types import MappingProxyType
 
 from django.apps import apps
 from django.db import models
+from django.db.models.constants import LOOKUP_SEP
 
 SESSION_MODEL = "sessions_app.WhatsAppSession"
 GROUP_MODEL = "sessions_app.WhatsAppGroup"
@@ -41,19 +45,26 @@ GROUP_MODEL = "sessions_app.WhatsAppGroup"
 
 @dataclass(frozen=True)
 class Move:
-    """Re-point the rows matching `where` (all rows when empty) from the old session to the new."""
+    """Re-point the rows matching `where` (all rows when empty) from the old session to the new.
+    `label` names those rows for staff."""
 
     count_key: str
+    label: str
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
 @dataclass(frozen=True)
 class MergeGroups:
     """Move each group to the new session, or merge it into the new session's group of the same
-    `group_jid`: the old group is deactivated and stays on the old session as history."""
+    `group_jid`: the old group is deactivated and stays on the old session as history. The
+    session's active groups are what still points at it."""
 
     moved_key: str
     merged_key: str
+    moved_label: str = "Groups moved"
+    merged_label: str = "Groups merged"
+    active_key: str = "groups"
+    active_label: str = "Active groups"
 
 
 @dataclass(frozen=True)
@@ -61,11 +72,15 @@ class RepointOnMerge:
     """A foreign key to a group: when its group is merged, the rows matching `where` (lookups on
     the row's own columns) are re-pointed to the new session's group (`count_key`). Rows of a
     group that moves follow it untouched; those matching `where` are counted and listed under
-    `followed_key`, so the counts name every such row that changed session."""
+    `followed_key`, so the counts name every such row that changed session. Staff read both
+    keys as one column, `label`."""
 
     count_key: str
+    label: str
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     followed_key: str = ""
+    repointed_how: str = "re-pointed to the new session's group"
+    followed_how: str = "with its group"
 
 
 @dataclass(frozen=True)
@@ -101,31 +116,108 @@ class Reference:
 
     @property
     def count_keys(self) -> tuple[str, ...]:
-        if isinstance(self.rule, Move):
-            return (self.rule.count_key,)
-        if isinstance(self.rule, RepointOnMerge):
-            return tuple(key for key in (self.rule.count_key, self.rule.followed_key) if key)
-        if isinstance(self.rule, MergeGroups):
-            return (self.rule.moved_key, self.rule.merged_key)
+        return tuple(key for column in self.count_columns for key in column.keys)
+
+    @property
+    def count_columns(self) -> tuple[CountColumn, ...]:
+        """The columns this reference adds to a migration's counts."""
+        rule = self.rule
+        if isinstance(rule, Move):
+            return (CountColumn(rule.label, self.model_label, {rule.count_key: ""}),)
+        if isinstance(rule, MergeGroups):
+            return (
+                CountColumn(rule.moved_label, self.model_label, {rule.moved_key: ""}),
+                CountColumn(rule.merged_label, self.model_label, {rule.merged_key: ""}),
+            )
+        if isinstance(rule, RepointOnMerge):
+            if not rule.followed_key:
+                return (CountColumn(rule.label, self.model_label, {rule.count_key: ""}),)
+            how = {rule.count_key: rule.repointed_how, rule.followed_key: rule.followed_how}
+            return (CountColumn(rule.label, self.model_label, how),)
         return ()
+
+    @property
+    def pointing_rows(self) -> PointingRows | None:
+        """The rows of this reference that still point at a session, if a move takes any."""
+        rule = self.rule
+        if isinstance(rule, Move):
+            return PointingRows(
+                rule.count_key, rule.label, self.model_label, self.field_name, rule.where
+            )
+        if isinstance(rule, MergeGroups):
+            return PointingRows(
+                rule.active_key,
+                rule.active_label,
+                self.model_label,
+                self.field_name,
+                MappingProxyType({"is_active": True}),
+            )
+        if isinstance(rule, RepointOnMerge):
+            session_path = f"{self.field_name}{LOOKUP_SEP}{group_session_field()}"
+            return PointingRows(
+                rule.count_key, rule.label, self.model_label, session_path, rule.where
+            )
+        return None
+
+
+@dataclass(frozen=True)
+class CountColumn:
+    """One column of a migration's counts as staff read them: `how` maps each count key the
+    column adds up to how its rows moved ("" when the column has one key)."""
+
+    label: str
+    model_label: str
+    how: Mapping[str, str]
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        return tuple(self.how)
+
+    @property
+    def model(self) -> type[models.Model]:
+        return apps.get_model(self.model_label)
+
+
+@dataclass(frozen=True)
+class PointingRows:
+    """The rows of one table that point at a session now, under `key`: those matching `where`
+    whose `session_path` leads to it. A move of the session takes exactly these."""
+
+    key: str
+    label: str
+    model_label: str
+    session_path: str
+    where: Mapping[str, object]
+
+    @property
+    def model(self) -> type[models.Model]:
+        return apps.get_model(self.model_label)
+
+    def of(self, session) -> models.QuerySet:
+        """These rows for `session` (a session, its id or an `OuterRef` to one)."""
+        return self.model._default_manager.filter(**{self.session_path: session}, **self.where)
 
 
 # Campaigns still to be sent follow a reconnect; finished ones keep their history.
 _ACTIVE_CAMPAIGN_STATUSES = ("scheduled", "pending", "sending")
 
 REFERENCES: tuple[Reference, ...] = (
-    Reference("scheduling.Workshop.whatsapp_session", Move("workshops")),
-    Reference("scheduling.Webinar.whatsapp_session", Move("webinars")),
+    Reference("scheduling.Workshop.whatsapp_session", Move("workshops", "Workshops")),
+    Reference("scheduling.Webinar.whatsapp_session", Move("webinars", "Webinars")),
     Reference(
         "scheduling.NotificationCampaign.session",
-        Move("campaigns", where={"status__in": _ACTIVE_CAMPAIGN_STATUSES}),
+        Move("campaigns", "Active campaigns", where={"status__in": _ACTIVE_CAMPAIGN_STATUSES}),
     ),
-    Reference("sessions_app.Organization.community_session", Move("organizations")),
+    Reference(
+        "sessions_app.Organization.community_session",
+        Move("organizations", "Community of organizations"),
+    ),
     Reference("sessions_app.WhatsAppGroup.session", MergeGroups("groups_moved", "groups_merged")),
     Reference(
         "scheduling.ScheduledWhatsAppMessage.group",
         RepointOnMerge(
             "scheduled_messages",
+            "Pending messages",
             where={"status": "pending"},
             followed_key="messages_with_groups",
         ),
@@ -136,17 +228,39 @@ REFERENCES: tuple[Reference, ...] = (
 )
 
 
+def declared_references() -> tuple[Reference, ...]:
+    """Every declared reference, in the order staff read them: rows that name a session, then
+    its groups, then the rows in its groups."""
+    return tuple(sorted(REFERENCES, key=lambda ref: _READING_ORDER[type(ref.rule)]))
+
+
+_READING_ORDER = {Move: 0, MergeGroups: 1, RepointOnMerge: 2, KeepHistory: 3}
+
+
 def references_to(target_label: str) -> list[Reference]:
-    """The declared references whose foreign key points at `target_label`, in declaration order."""
-    return [ref for ref in REFERENCES if ref.field.related_model._meta.label == target_label]
+    """The declared references whose foreign key points at `target_label`, in reading order."""
+    return [
+        ref for ref in declared_references() if ref.field.related_model._meta.label == target_label
+    ]
+
+
+def count_columns() -> list[CountColumn]:
+    """The columns of a migration's counts, in reading order."""
+    return [column for ref in declared_references() for column in ref.count_columns]
 
 
 def count_keys() -> list[str]:
-    """Every key a migration reports, in declaration order."""
-    return [key for ref in REFERENCES for key in ref.count_keys]
+    """Every key a migration reports, in reading order."""
+    return [key for column in count_columns() for key in column.keys]
+
+
+def pointing_rows() -> list[PointingRows]:
+    """Per table, the rows that point at a session now and a move would take, in reading
+    order: what a session's page counts and links to."""
+    return [rows for ref in declared_references() if (rows := ref.pointing_rows) is not None]
 
 
 def group_session_field() -> str:
     """The name of the group's foreign key to its session."""
-    [ref] = [ref for ref in REFERENCES if isinstance(ref.rule, MergeGroups)]
+    [ref] = [ref for ref in declared_references() if isinstance(ref.rule, MergeGroups)]
     return ref.field_name

@@ -18,15 +18,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 
 from sessions_app.models import SessionMigration, WhatsAppSession
-from sessions_app.references import (
-    GROUP_MODEL,
-    SESSION_MODEL,
-    MergeGroups,
-    Move,
-    RepointOnMerge,
-    group_session_field,
-    references_to,
-)
+from sessions_app.references import pointing_rows
 
 # Parts are selected as `refs_<key>`, clear of the model's own field names.
 ANNOTATION_PREFIX = "refs_"
@@ -42,22 +34,7 @@ def _count(rows: QuerySet) -> Coalesce:
 def _reference_rows() -> dict[str, QuerySet]:
     """Per key, the rows pointing at the outer session now (`OuterRef("pk")`), from the
     registry."""
-    rows: dict[str, QuerySet] = {}
-    for ref in references_to(SESSION_MODEL):
-        manager = ref.model._default_manager
-        if isinstance(ref.rule, Move):
-            rows[ref.rule.count_key] = manager.filter(
-                **{ref.field_name: OuterRef("pk")}, **ref.rule.where
-            )
-        elif isinstance(ref.rule, MergeGroups):
-            rows["groups"] = manager.filter(**{ref.field_name: OuterRef("pk")}, is_active=True)
-    for ref in references_to(GROUP_MODEL):
-        if isinstance(ref.rule, RepointOnMerge):
-            session_path = f"{ref.field_name}__{group_session_field()}"
-            rows[ref.rule.count_key] = ref.model._default_manager.filter(
-                **{session_path: OuterRef("pk")}, **ref.rule.where
-            )
-    return rows
+    return {rows.key: rows.of(OuterRef("pk")) for rows in pointing_rows()}
 
 
 def _reference_subqueries() -> dict[str, Coalesce]:
@@ -78,9 +55,9 @@ def holding_references(queryset: QuerySet[WhatsAppSession]) -> QuerySet[WhatsApp
 
 
 def with_reference_counts(queryset: QuerySet[WhatsAppSession]) -> QuerySet[WhatsAppSession]:
-    """Annotate each session with `reference_count`, everything that still points at it:
-    workshops, webinars, active campaigns, organizations whose community it is, its active
-    groups and the pending messages in its groups. One subquery per part, no per-row queries."""
+    """Annotate each session with `reference_count`, everything that still points at it: the
+    rows of every table in `sessions_app.references.pointing_rows`. One subquery per part, no
+    per-row queries."""
     total = Value(0, output_field=IntegerField())
     for subquery in _reference_subqueries().values():
         total = total + subquery

@@ -17,7 +17,7 @@ from tests.admin_scenarios import reconnected_phone, staff_member
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
 SESSIONS = reverse("admin:sessions_app_whatsappsession_changelist")
-PENDING_COLUMN = 6  # "Pending messages" in MIGRATION_COUNT_COLUMNS
+PENDING_COLUMN = 6  # "Pending messages" in sessions_app.references.count_columns()
 
 
 def undo_url(migration):

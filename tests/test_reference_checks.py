@@ -101,7 +101,9 @@ def test_a_rule_that_does_not_fit_the_target_fails(monkeypatch):
     misplaced = "scheduling.ScheduledWhatsAppMessage.group"
     monkeypatch.setattr(
         "sessions_app.checks.REFERENCES",
-        tuple(Reference(r.label, Move("x")) if r.label == misplaced else r for r in REFERENCES),
+        tuple(
+            Reference(r.label, Move("x", "X")) if r.label == misplaced else r for r in REFERENCES
+        ),
     )
 
     [error] = errors_for()

@@ -3,10 +3,9 @@
 from django.urls import reverse
 from django.utils.html import format_html
 
-from sessions_app.admin.counts import HOW_MESSAGES_MOVED, MIGRATION_COUNT_COLUMNS
 from sessions_app.admin.display import admin_change_link
 from sessions_app.models import SessionMigration
-from sessions_app.references import count_keys
+from sessions_app.references import count_columns, count_keys
 from sessions_app.selectors import moved_id_pages
 
 _ID_SLOT = "__id__"
@@ -32,18 +31,15 @@ def moved_rows(
         total, ids = moved.get(key, (0, []))
         if not total:
             continue
-        found = _of_organization(admin_site, model, migration.organization_id).in_bulk(ids)
-        found = {str(pk): row for pk, row in found.items()}
-        # One reverse() per table, not per row: a page lists hundreds of rows.
-        opts = model._meta
-        url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[_ID_SLOT])
+        found = {str(pk): row for pk, row in _rows_of(migration, model, ids, admin_site).items()}
+        url = _change_url(model, admin_site)
         rows = []
         for row_id in ids:
             row = found.get(str(row_id))
             link = None
-            if row is not None:
+            if row is not None and url:
                 link = format_html('<a href="{}">{}</a>', url.replace(_ID_SLOT, str(row.pk)), row)
-            rows.append({"id": row_id, "link": link})
+            rows.append({"id": row_id, "link": link, "deleted": url and row is None})
         page = max(pages.get(key, 1), 1)
         tables.append(
             {
@@ -62,10 +58,10 @@ def moved_rows(
 
 
 def _columns_per_key():
-    """(count key, label, model) for every key, the pending messages' two keys told apart."""
-    for keys, label, model in MIGRATION_COUNT_COLUMNS:
-        for key in keys:
-            yield key, f"{label} ({HOW_MESSAGES_MOVED[key]})" if len(keys) > 1 else label, model
+    """(count key, label, model) for every key; a column's keys told apart by how they moved."""
+    for column in count_columns():
+        for key, how in column.how.items():
+            yield key, f"{column.label} ({how})" if how else column.label, column.model
 
 
 def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> list[dict]:
@@ -73,15 +69,13 @@ def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> lis
     per table, each with a link. Only rows of the migration's organization are read: one query
     per table."""
     tables = []
-    for keys, label, model in MIGRATION_COUNT_COLUMNS:
-        listed = [(key, entry) for key in keys for entry in (ids_of or {}).get(key) or []]
+    for column in count_columns():
+        listed = [(key, entry) for key in column.keys for entry in (ids_of or {}).get(key) or []]
         if not listed:
             continue
+        ids = [_entry_id(entry) for _key, entry in listed]
         found = {
-            str(row.pk): row
-            for row in _of_organization(admin_site, model, migration.organization_id).filter(
-                pk__in=[_entry_id(entry) for _key, entry in listed]
-            )
+            str(pk): row for pk, row in _rows_of(migration, column.model, ids, admin_site).items()
         }
         rows = []
         for key, entry in listed:
@@ -90,19 +84,32 @@ def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> lis
                 {
                     "id": _entry_id(entry),
                     "link": admin_change_link(row) if row is not None else None,
-                    "how": HOW_MESSAGES_MOVED.get(key, "") if len(keys) > 1 else "",
+                    "how": column.how[key],
                     "reason": entry.get("reason", "") if isinstance(entry, dict) else "",
                 }
             )
-        tables.append({"key": keys[0], "label": label, "rows": rows})
+        tables.append({"key": column.keys[0], "label": column.label, "rows": rows})
     return tables
+
+
+def _change_url(model, admin_site) -> str | None:
+    """The change page of `model`'s rows with `_ID_SLOT` for the id, or None without an admin.
+    One reverse() per table, not per row: a page lists hundreds of rows."""
+    if not admin_site.is_registered(model):
+        return None
+    opts = model._meta
+    return reverse(f"{admin_site.name}:{opts.app_label}_{opts.model_name}_change", args=[_ID_SLOT])
+
+
+def _rows_of(migration: SessionMigration, model, ids, admin_site) -> dict:
+    """The rows of `ids` in the migration's organization, by the path `model`'s admin scopes
+    staff with; none for a model without an admin, whose rows have no page to link to."""
+    model_admin = admin_site._registry.get(model)
+    if model_admin is None:
+        return {}
+    path = model_admin.organization_field
+    return model._default_manager.filter(**{path: migration.organization_id}).in_bulk(ids)
 
 
 def _entry_id(entry) -> str:
     return str(entry["id"] if isinstance(entry, dict) else entry)
-
-
-def _of_organization(admin_site, model, organization_id):
-    """`model`'s rows of one organization, by the path its admin scopes staff with."""
-    path = admin_site._registry[model].organization_field
-    return model._default_manager.filter(**{path: organization_id})

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
-from sessions_app.admin.counts import MIGRATION_COUNT_COLUMNS, count_list, summarize_counts
+from sessions_app.admin.counts import count_labels, count_list, summarize_counts
 from sessions_app.admin.display import admin_change_link
 from sessions_app.admin_tenancy import scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm
@@ -304,7 +304,7 @@ class MoveReferencesActions:
             **self.admin_site.each_context(request),
             "title": title,
             "subtitle": None,
-            "count_labels": [label for _keys, label, _model in MIGRATION_COUNT_COLUMNS],
+            "count_labels": count_labels(),
             "queryset": sources,
             "opts": self.opts,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,

@@ -163,7 +163,7 @@ class WhatsAppSessionAdmin(
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context["references"] = reference_rows(obj)
+            context["references"] = reference_rows(obj, admin_site=self.admin_site)
             context["migration_links"] = migration_links(obj)
             context["phone_change"] = phone_change_of(obj)
             context["can_migrate"] = self.has_migrate_permission(request)
