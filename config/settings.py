@@ -71,6 +71,7 @@ THIRD_PARTY_APPS: list[str] = []
 LOCAL_APPS = [
     "sessions_app",
     "scheduling",
+    "demo",
 ]
 INSTALLED_APPS = DJANGO_APPS + THIRD_PARTY_APPS + LOCAL_APPS
 

@@ -11,12 +11,12 @@ from django.db import models
 
 from sessions_app.references import (
     GROUP_MODEL,
-    REFERENCES,
     SESSION_MODEL,
     KeepHistory,
     MergeGroups,
     Move,
     RepointOnMerge,
+    declared_references,
 )
 
 _FITTING_RULES = {
@@ -55,7 +55,7 @@ def check_session_references_declared(app_configs=None, **kwargs) -> list[checks
             for app_config in app_configs
             for model in app_config.get_models(include_auto_created=True)
         ]
-    declared = {ref.label: ref for ref in REFERENCES}
+    declared = {ref.label: ref for ref in declared_references()}
     errors: list[checks.CheckMessage] = []
     for field in foreign_keys_to_sessions(models_to_check):
         label = f"{field.model._meta.label}.{field.name}"
@@ -66,7 +66,10 @@ def check_session_references_declared(app_configs=None, **kwargs) -> list[checks
                 checks.Error(
                     f"{label} points at {target} but declares nothing about what a session "
                     "migration does to it.",
-                    hint=f'Add Reference("{label}", <rule>) to sessions_app.references.REFERENCES.',
+                    hint=(
+                        f'Add Reference("{label}", <rule>) to REFERENCES in '
+                        f"{field.model._meta.app_config.name.replace('.', '/')}/references.py."
+                    ),
                     obj=field,
                     id="sessions_app.E001",
                 )
@@ -87,13 +90,13 @@ def check_session_references_declared(app_configs=None, **kwargs) -> list[checks
 
 def _declarations_of_missing_fields() -> list[checks.CheckMessage]:
     errors = []
-    for ref in REFERENCES:
+    for ref in declared_references():
         try:
             ref.field  # noqa: B018  (resolving it is the check)
         except (LookupError, FieldDoesNotExist):
             errors.append(
                 checks.Error(
-                    f"sessions_app.references declares {ref.label}, which does not exist.",
+                    f"The references declare {ref.label}, which does not exist.",
                     id="sessions_app.E003",
                 )
             )

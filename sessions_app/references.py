@@ -1,43 +1,46 @@
 """What a migration does to every foreign key that points at a session or a group.
 
-One line per foreign key. The `sessions_app.E001` system check fails `manage.py check` when a
-foreign key to `WhatsAppSession` or `WhatsAppGroup` in any installed app is missing here, so a new
-table that points at sessions cannot be forgotten by the migration. For example:
+Each app declares its own foreign keys in its `references.py`, one line each, as `REFERENCES`;
+`declared_references()` collects those of every installed app. The `sessions_app.E001` system
+check fails `manage.py check` when a foreign key to `WhatsAppSession` or `WhatsAppGroup` in any
+installed app is declared nowhere, so a new table that points at sessions cannot be forgotten
+by the migration. For example, in `billing/references.py` and `polls/references.py`:
 
-    Reference("billing.Invoice.session", KeepHistory()),
-    Reference("polls.Poll.session", Move("polls", "Open polls", where={"status": "open"})),
+    REFERENCES = (Reference("billing.Invoice.session", KeepHistory()),)
+    REFERENCES = (
+        Reference("polls.Poll.session", Move("polls", "Open polls", where={"status": "open"})),
+    )
 
-Every view of a session's references reads this list: the migration and its undo, the counts
-and their labels, the "What points at this session" panel, the sessions list's "Rows pointing
-here", the audit's tables and the admin's links. A `Move` with its label is all a new
+Every view of a session's references reads the declarations: the migration and its undo, the
+counts and their labels, the "What points at this session" panel, the sessions list's "Rows
+pointing here", the audit's tables and the admin's links. A `Move` with its label is all a new
 referencing table needs to show up in each of them.
 
-The keys of a migration's counts (and of its audit's `moved_ids`):
+The keys this app's own declarations add to a migration's counts (and its audit's `moved_ids`):
 
-- `workshops`, `webinars`: events re-pointed to the new session;
-- `campaigns`: scheduled, pending and sending campaigns re-pointed;
 - `organizations`: organizations whose community session it was;
 - `groups_moved`: groups moved to the new session (and made active);
 - `groups_merged`: groups deactivated on the old session because the new one has the same
-  `group_jid`;
-- `scheduled_messages`: pending messages re-pointed from a merged group to the new session's
-  group of the same `group_jid`;
-- `messages_with_groups`: pending messages that changed session with their moved group, untouched.
+  `group_jid`.
 
-"Pending messages" means the same rows everywhere: the session page's panel counts the pending
-messages in the session's groups, and a move of that session moves exactly those, as
-`scheduled_messages` plus `messages_with_groups`.
+A `RepointOnMerge` on a foreign key to a group adds two keys read as one column: the rows
+re-pointed from a merged group to the new session's group of the same `group_jid`, and the
+rows that changed session with their moved group, untouched. The panel counts the same rows
+in the session's groups, so a move of the session moves exactly what it shows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cache
+from importlib import import_module
 from types import MappingProxyType
 
 from django.apps import apps
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
+from django.utils.module_loading import module_has_submodule
 
 SESSION_MODEL = "sessions_app.WhatsAppSession"
 GROUP_MODEL = "sessions_app.WhatsAppGroup"
@@ -198,43 +201,34 @@ class PointingRows:
         return self.model._default_manager.filter(**{self.session_path: session}, **self.where)
 
 
-# Campaigns still to be sent follow a reconnect; finished ones keep their history.
-_ACTIVE_CAMPAIGN_STATUSES = ("scheduled", "pending", "sending")
-
+# This app's own foreign keys; each other app declares its own in its `references.py`.
 REFERENCES: tuple[Reference, ...] = (
-    Reference("scheduling.Workshop.whatsapp_session", Move("workshops", "Workshops")),
-    Reference("scheduling.Webinar.whatsapp_session", Move("webinars", "Webinars")),
-    Reference(
-        "scheduling.NotificationCampaign.session",
-        Move("campaigns", "Active campaigns", where={"status__in": _ACTIVE_CAMPAIGN_STATUSES}),
-    ),
     Reference(
         "sessions_app.Organization.community_session",
         Move("organizations", "Community of organizations"),
     ),
     Reference("sessions_app.WhatsAppGroup.session", MergeGroups("groups_moved", "groups_merged")),
-    Reference(
-        "scheduling.ScheduledWhatsAppMessage.group",
-        RepointOnMerge(
-            "scheduled_messages",
-            "Pending messages",
-            where={"status": "pending"},
-            followed_key="messages_with_groups",
-        ),
-    ),
     Reference("sessions_app.WhatsAppSession.superseded_by", KeepHistory()),
     Reference("sessions_app.SessionMigration.old_session", KeepHistory()),
     Reference("sessions_app.SessionMigration.new_session", KeepHistory()),
 )
 
-
-def declared_references() -> tuple[Reference, ...]:
-    """Every declared reference, in the order staff read them: rows that name a session, then
-    its groups, then the rows in its groups."""
-    return tuple(sorted(REFERENCES, key=lambda ref: _READING_ORDER[type(ref.rule)]))
-
-
+# Staff read what names a session first, then its groups, then the rows in its groups.
 _READING_ORDER = {Move: 0, MergeGroups: 1, RepointOnMerge: 2, KeepHistory: 3}
+
+
+@cache
+def declared_references() -> tuple[Reference, ...]:
+    """The `REFERENCES` of every installed app's `references.py`, read once, in reading order:
+    within a kind of rule, the apps built on sessions in `INSTALLED_APPS` order, then this
+    app's own."""
+    own, others = [], []
+    for app_config in apps.get_app_configs():
+        if not module_has_submodule(app_config.module, "references"):
+            continue
+        module = import_module(f"{app_config.name}.references")
+        (own if module.__name__ == __name__ else others).extend(getattr(module, "REFERENCES", ()))
+    return tuple(sorted([*others, *own], key=lambda ref: _READING_ORDER[type(ref.rule)]))
 
 
 def references_to(target_label: str) -> list[Reference]:

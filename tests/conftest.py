@@ -23,3 +23,22 @@ def postgres_only():
     """Skip where the behaviour under test only exists on PostgreSQL (never under CI=true)."""
     if "postgresql" not in _engine():
         pytest.skip("needs PostgreSQL")
+
+
+@pytest.fixture
+def redeclare():
+    """Replace an app's declared references (its `references.py` REFERENCES) for one test, as
+    an edit of that file would; the registry reads the apps again before and after."""
+    from sessions_app.references import declared_references
+
+    saved = []
+
+    def replace(module, references) -> None:
+        saved.append((module, module.REFERENCES))
+        module.REFERENCES = tuple(references)
+        declared_references.cache_clear()
+
+    yield replace
+    for module, references in reversed(saved):
+        module.REFERENCES = references
+    declared_references.cache_clear()

@@ -7,10 +7,13 @@ from django.core.management.base import SystemCheckError
 from django.db import models
 from django.test.utils import isolate_apps
 
+from scheduling import references as scheduling_references
 from sessions_app import references
 from sessions_app.checks import check_session_references_declared
 from sessions_app.models import WhatsAppGroup, WhatsAppSession
-from sessions_app.references import REFERENCES, KeepHistory, Move, Reference
+from sessions_app.references import KeepHistory, Move, Reference, declared_references
+
+SCHEDULING = scheduling_references.REFERENCES
 
 
 def errors_for(app_configs=None):
@@ -87,23 +90,19 @@ class TestAnUndeclaredForeignKeyFails:
         assert errors_for(isolated.get_app_configs()) == []
 
 
-def test_manage_py_check_names_a_forgotten_declaration(monkeypatch):
+def test_manage_py_check_names_a_forgotten_declaration(redeclare):
     forgotten = "scheduling.Webinar.whatsapp_session"
-    monkeypatch.setattr(
-        "sessions_app.checks.REFERENCES", tuple(r for r in REFERENCES if r.label != forgotten)
-    )
+    redeclare(scheduling_references, [r for r in SCHEDULING if r.label != forgotten])
 
     with pytest.raises(SystemCheckError, match=r"scheduling\.Webinar\.whatsapp_session"):
         call_command("check")
 
 
-def test_a_rule_that_does_not_fit_the_target_fails(monkeypatch):
+def test_a_rule_that_does_not_fit_the_target_fails(redeclare):
     misplaced = "scheduling.ScheduledWhatsAppMessage.group"
-    monkeypatch.setattr(
-        "sessions_app.checks.REFERENCES",
-        tuple(
-            Reference(r.label, Move("x", "X")) if r.label == misplaced else r for r in REFERENCES
-        ),
+    redeclare(
+        scheduling_references,
+        [Reference(r.label, Move("x", "X")) if r.label == misplaced else r for r in SCHEDULING],
     )
 
     [error] = errors_for()
@@ -111,10 +110,10 @@ def test_a_rule_that_does_not_fit_the_target_fails(monkeypatch):
     assert error.id == "sessions_app.E002" and misplaced in error.msg
 
 
-def test_a_declaration_of_a_field_that_does_not_exist_fails(monkeypatch):
-    monkeypatch.setattr(
-        "sessions_app.checks.REFERENCES",
-        (*REFERENCES, Reference("scheduling.Workshop.backup_session", KeepHistory())),
+def test_a_declaration_of_a_field_that_does_not_exist_fails(redeclare):
+    redeclare(
+        scheduling_references,
+        [*SCHEDULING, Reference("scheduling.Workshop.backup_session", KeepHistory())],
     )
 
     [error] = errors_for()
@@ -122,20 +121,28 @@ def test_a_declaration_of_a_field_that_does_not_exist_fails(monkeypatch):
     assert error.id == "sessions_app.E003" and "scheduling.Workshop.backup_session" in error.msg
 
 
+def test_every_installed_app_declares_its_own_foreign_keys():
+    declared = {ref.label for ref in declared_references()}
+
+    assert {ref.label for ref in SCHEDULING} <= declared
+    assert {ref.label for ref in references.REFERENCES} <= declared
+    assert all(ref.model_label.startswith("scheduling.") for ref in SCHEDULING)
+    assert all(ref.model_label.startswith("sessions_app.") for ref in references.REFERENCES)
+
+
 @pytest.mark.django_db
-def test_the_migration_reads_its_rules_from_the_declarations(monkeypatch):
+def test_the_migration_reads_its_rules_from_the_declarations(redeclare):
     """Declaring webinars as history keeps them on the old session, with no code change."""
     from scheduling.models import Webinar
     from sessions_app.services.migration import migrate_session
     from tests.migration_helpers import give_references, new_then_old
 
-    monkeypatch.setattr(
-        references,
-        "REFERENCES",
-        tuple(
+    redeclare(
+        scheduling_references,
+        [
             Reference(r.label, KeepHistory()) if r.label.startswith("scheduling.Webinar.") else r
-            for r in REFERENCES
-        ),
+            for r in SCHEDULING
+        ],
     )
     old, new = new_then_old()
     held = give_references(old)

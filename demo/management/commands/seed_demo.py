@@ -16,6 +16,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from sessions_app.gateway.base import SESSION_NAME_KEY
 from sessions_app.models import (
     Organization,
     OrganizationMembership,
@@ -148,7 +149,7 @@ class Command(BaseCommand):
                 organization_id=aurora,
                 phone_number=AURORA_PHONE,
                 status=WhatsAppSession.Status.DISCONNECTED,
-                session_data={"session_name": "aurora-atendimento"},
+                session_data={SESSION_NAME_KEY: "aurora-atendimento"},
                 connected_at=self.ago(days=62),
                 disconnected_at=self.ago(hours=3),
             ),
@@ -157,7 +158,7 @@ class Command(BaseCommand):
                 organization_id=aurora,
                 phone_number=AURORA_PHONE,
                 status=WhatsAppSession.Status.CONNECTED,
-                session_data={"session_name": "aurora-atendimento-2"},
+                session_data={SESSION_NAME_KEY: "aurora-atendimento-2"},
                 connected_at=self.ago(minutes=20),
             ),
             WhatsAppSession(
@@ -165,7 +166,7 @@ class Command(BaseCommand):
                 organization_id=horizonte,
                 phone_number=HORIZONTE_PHONE,
                 status=WhatsAppSession.Status.CONNECTED,
-                session_data={"session_name": "horizonte-secretaria"},
+                session_data={SESSION_NAME_KEY: "horizonte-secretaria"},
                 connected_at=self.ago(days=15),
             ),
         ]
