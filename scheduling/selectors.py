@@ -8,11 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db import connection
-from django.db.models import F
-from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from scheduling.models import ScheduledWhatsAppMessage
 from sessions_app.gateway.base import SESSION_NAME_KEY
 
 # A reconnect chain longer than this is a data error, not history: stop following it there.
@@ -71,15 +67,3 @@ def sending_sessions_for(
         )
         for start_id, live_id, status, name, next_send_at in rows
     }
-
-
-def due_message_count(*, now: dt.datetime | None = None) -> int:
-    """Pending messages whose time has come (for status output)."""
-    now = now or timezone.now()
-    return (
-        ScheduledWhatsAppMessage.objects.annotate(
-            due_at=Coalesce(F("next_attempt_at"), F("send_at"))
-        )
-        .filter(status=ScheduledWhatsAppMessage.Status.PENDING, due_at__lte=now)
-        .count()
-    )

@@ -49,8 +49,6 @@ class MigrationResult:
     moved_ids: dict[str, list[str]]
     migration: SessionMigration | None = None
     dry_run: bool = False
-    forced: bool = False
-    trigger: str = ""
 
     @property
     def moved_anything(self) -> bool:
@@ -108,8 +106,6 @@ def migrate_session(
             counts={key: len(ids) for key, ids in moved_ids.items()},
             moved_ids=moved_ids,
             dry_run=dry_run,
-            forced=force,
-            trigger=trigger,
         )
         if dry_run:
             return result
