@@ -20,6 +20,8 @@ BATCH = 200
 def _fill() -> None:
     from django.db import connection
 
+    from sessions_app.gateway.base import SESSION_NAME_KEY
+
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -29,7 +31,7 @@ def _fill() -> None:
                 session_data, created_at, updated_at, connected_at)
             SELECT md5('s' || i)::uuid, '00000000-0000-0000-0000-000000000001',
                 '+551198' || lpad(i::text, 7, '0'), 'connected',
-                jsonb_build_object('session_name', 'bench-' || i), now(), now(), now()
+                jsonb_build_object(%(name_key)s::text, 'bench-' || i), now(), now(), now()
             FROM generate_series(1, %(sessions)s) i;
             INSERT INTO whatsapp_groups (id, session_id, group_jid, name, is_active, created_at)
             SELECT md5('g' || i)::uuid, md5('s' || i)::uuid, '1203630' || lpad(i::text, 11, '0')
@@ -49,7 +51,7 @@ def _fill() -> None:
             FROM generate_series(1, %(messages)s) i;
             ANALYZE;
             """,
-            {"sessions": SESSIONS, "messages": MESSAGES},
+            {"sessions": SESSIONS, "messages": MESSAGES, "name_key": SESSION_NAME_KEY},
         )
 
 

@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sessions_app.gateway.base import SESSION_NAME_KEY
 from sessions_app.references import count_keys
 
 DEFAULT_SCALE = 1.0
@@ -100,6 +101,17 @@ def session_id(organization: int, number: int) -> uuid.UUID:
     return row_id("session", organization, number)
 
 
+def sql_strings(values) -> str:
+    """The code's own constants as SQL string literals, comma-separated: `'a', 'b'`."""
+    return ", ".join("'" + str(value).replace("'", "''") + "'" for value in values)
+
+
+def _active_campaign_statuses() -> str:
+    from scheduling.models import NotificationCampaign
+
+    return sql_strings(NotificationCampaign.ACTIVE_STATUSES)
+
+
 def _rows_per_org(size: ScaleSize, total: int) -> str:
     """SQL: organizations `o` with `k` running over each one's share of `total` rows."""
     return (
@@ -137,7 +149,7 @@ def build_scale_data(cursor, *, scale: float = DEFAULT_SCALE) -> ScaleSize:
                    8, '0') END,
                CASE WHEN j IN (1, 3, 9) THEN 'disconnected' WHEN j = 10 THEN 'connecting'
                     ELSE 'connected' END,
-               jsonb_build_object('session_name', 'org' || o || '-' || j),
+               jsonb_build_object({sql_strings([SESSION_NAME_KEY])}, 'org' || o || '-' || j),
                CASE WHEN j IN (1, 3) THEN {_id("session", "o", "j + 1")} END,
                CASE WHEN j <> 10 THEN t - interval '1 day' * (j % 2) END,
                CASE WHEN j IN (1, 3, 9) THEN t END,
@@ -173,7 +185,7 @@ def build_scale_data(cursor, *, scale: float = DEFAULT_SCALE) -> ScaleSize:
             """
             )
     finished_campaign_session = (
-        "CASE WHEN status IN ('scheduled', 'pending', 'sending') OR k % 3 <> 0 "
+        f"CASE WHEN status IN ({_active_campaign_statuses()}) OR k % 3 <> 0 "
         f"THEN {_live_session('k')} ELSE 1 + 2 * (k % 2) END"
     )
     with _indexes_built_after(cursor, "notification_campaigns"):
@@ -275,7 +287,7 @@ def _build_audit(cursor, orgs: int) -> None:
         UNION ALL
         SELECT m.old_id, 'campaigns', jsonb_agg(c.id::text)
         FROM bench_moves m JOIN notification_campaigns c ON c.session_id = m.new_id
-        WHERE c.status IN ('scheduled', 'pending', 'sending') GROUP BY 1
+        WHERE c.status IN ({_active_campaign_statuses()}) GROUP BY 1
         UNION ALL
         SELECT m.old_id, 'organizations', jsonb_agg(x.id::text)
         FROM bench_moves m JOIN organizations x ON x.community_session_id = m.new_id GROUP BY 1

@@ -47,7 +47,10 @@ def _reconnect(first: int, last: int) -> None:
     appears, written straight to the table as a gateway sync that sends no signal would."""
     from django.db import connection
 
-    from benchmarks.scale_data import _id
+    from benchmarks.scale_data import _id, sql_strings
+    from sessions_app.gateway.base import SESSION_NAME_KEY
+
+    name_key = sql_strings([SESSION_NAME_KEY])
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -58,7 +61,7 @@ def _reconnect(first: int, last: int) -> None:
             INSERT INTO whatsapp_sessions (id, organization_id, phone_number, status,
                 session_data, connected_at, created_at, updated_at)
             SELECT {_id("session", "o", str(NEW_SESSION))}, s.organization_id, s.phone_number,
-                   'connected', jsonb_build_object('session_name', 'org' || o || '-new'),
+                   'connected', jsonb_build_object({name_key}, 'org' || o || '-new'),
                    now(), now(), now()
             FROM generate_series({first}, {last}) AS o
             JOIN whatsapp_sessions s

@@ -20,6 +20,7 @@ from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils.text import slugify
 
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway
+from sessions_app.gateway.base import SESSION_NAME_KEY
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
 from sessions_app.phones import normalize_phone_number
 from sessions_app.services.status import apply_status_report
@@ -36,7 +37,7 @@ class SessionLifecycleError(Exception):
 
 
 def gateway_session_name(
-    *, organization: Organization, session_id: uuid.UUID, session_key: str = "session_name"
+    *, organization: Organization, session_id: uuid.UUID, session_key: str = SESSION_NAME_KEY
 ) -> str:
     """`<organization slug>-<short id>`, e.g. `instituto-aurora-1f2e3d4c`.
 
@@ -252,7 +253,7 @@ def pairing_progress(
 
 
 def session_create_from_gateway_metadata(
-    *, name: str, metadata: object, session_key: str = "session_name"
+    *, name: str, metadata: object, session_key: str = SESSION_NAME_KEY
 ) -> WhatsAppSession | None:
     """A `connecting` session for a gateway name no live session has, when the gateway's
     `metadata` names an existing organization: a pairing started outside the admin.
