@@ -32,7 +32,7 @@ def _target_label(field: models.Field) -> str | None:
     return target._meta.label if target is not None else None
 
 
-def foreign_keys_to_sessions(
+def foreign_keys_to_sessions_and_groups(
     models_to_check: Iterable[type[models.Model]],
 ) -> list[models.ForeignKey]:
     """Every concrete foreign key (or one-to-one) to a session or a group in these models."""
@@ -57,7 +57,7 @@ def check_session_references_declared(app_configs=None, **kwargs) -> list[checks
         ]
     declared = {ref.label: ref for ref in declared_references()}
     errors: list[checks.CheckMessage] = []
-    for field in foreign_keys_to_sessions(models_to_check):
+    for field in foreign_keys_to_sessions_and_groups(models_to_check):
         label = f"{field.model._meta.label}.{field.name}"
         target = _target_label(field)
         ref = declared.get(label)

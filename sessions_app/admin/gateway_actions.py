@@ -2,13 +2,13 @@
 
 from django.contrib import admin, messages
 
-from sessions_app.services.gateway_status import sessions_refresh_status
+from sessions_app.services.gateway_status import refresh_statuses
 from sessions_app.services.groups import sessions_sync_groups
 
 
 @admin.action(description="Refresh status from gateway", permissions=["change"])
 def refresh_status_from_gateway(modeladmin, request, queryset):
-    results = sessions_refresh_status(queryset=queryset)
+    results = refresh_statuses(queryset=queryset)
     refreshed = [r for r in results if not r.error]
     if refreshed:
         modeladmin.message_user(

@@ -8,7 +8,7 @@ absent); `failures` maps a session name to an exception `send_text` raises inste
 Pairing: `start_session` records the session in `started` (its webhook, secret and metadata)
 and reports it connecting; `logout` reports it disconnected. A test "scans" the QR code with
 `scan(name, phone_number)`, which makes `get_status` report the session connected with that
-phone; polling (`session_refresh_status`) then records it as the gateway's webhook would.
+phone; polling (`refresh_session_status`) then records it as the gateway's webhook would.
 `pairing_codes` lists every (name, phone) a code was asked for. Tests clear all of these
 between runs (`reset()`).
 """

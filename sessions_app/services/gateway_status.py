@@ -126,7 +126,7 @@ def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
         try:
             if session is None:
                 return _apply_to_session_from_metadata(report)
-            return _apply(session, report)
+            return _apply_report_to(session, report)
         except GatewayNameMoved:
             continue
         except ValidationError as exc:
@@ -134,7 +134,7 @@ def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
     raise WebhookRefused(409, f"Session {report.gateway_name!r} kept changing; send it again.")
 
 
-def _apply(session: WhatsAppSession, report: GatewayReport) -> StatusReportOutcome:
+def _apply_report_to(session: WhatsAppSession, report: GatewayReport) -> StatusReportOutcome:
     return apply_status_report(
         session,
         report.status,
@@ -156,7 +156,7 @@ def _apply_to_session_from_metadata(report: GatewayReport) -> StatusReportOutcom
         )
         if session is None:
             raise WebhookRefused(404, f"No live session is called {report.gateway_name!r}.")
-        return _apply(session, report)
+        return _apply_report_to(session, report)
 
 
 def _superseded_holder_exists(report: GatewayReport) -> bool:
@@ -257,7 +257,7 @@ class RefreshResult:
     replaced: WhatsAppSession | None = None
 
 
-def session_refresh_status(
+def refresh_session_status(
     *, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None
 ) -> RefreshResult:
     """Ask the gateway for `session`'s status and record it; errors are returned, not raised."""
@@ -286,12 +286,12 @@ def session_refresh_status(
     return RefreshResult(outcome.session, status=outcome.session.status, replaced=outcome.replaced)
 
 
-def sessions_refresh_status(*, queryset: QuerySet) -> list[RefreshResult]:
+def refresh_statuses(*, queryset: QuerySet) -> list[RefreshResult]:
     """Poll the gateway for every session of `queryset` that is not superseded."""
     gateway = get_gateway()
     try:
         return [
-            session_refresh_status(session=session, gateway=gateway)
+            refresh_session_status(session=session, gateway=gateway)
             for session in queryset.filter(superseded_by__isnull=True).order_by("created_at")
         ]
     finally:

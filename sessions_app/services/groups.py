@@ -91,7 +91,7 @@ def sync_groups(
         if own_gateway:
             gateway.close()
     sendable, communities = _sendable(listed)
-    result = _apply(session, sendable)
+    result = _apply_group_list(session, sendable)
     result.counts["communities_skipped"] = communities
     logger.info("Synced groups of session %s (%s): %s", session.pk, name, result.counts)
     for group in result.vanished:
@@ -146,7 +146,7 @@ def _sendable(listed: list[GatewayGroup]) -> tuple[dict[str, str], int]:
     return groups, communities
 
 
-def _apply(session: WhatsAppSession, listed: dict[str, str]) -> GroupSyncResult:
+def _apply_group_list(session: WhatsAppSession, listed: dict[str, str]) -> GroupSyncResult:
     """Write what the gateway listed, in one transaction holding the session's lock; the number
     of statements does not grow with the number of groups."""
     using = router.db_for_write(WhatsAppGroup)

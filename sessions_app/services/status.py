@@ -138,7 +138,7 @@ def apply_status_report(
             )
             _refresh_callers_copy(session, current)
             return StatusReportOutcome(new, ReportResult.APPLIED, replaced=current)
-        changed = _apply_report(
+        changed = _set_reported_fields(
             current, status=status, phone=phone, identities=identities or {}, now=now
         )
         current.last_report_at = reported_at
@@ -202,7 +202,7 @@ def _answers_to(session: WhatsAppSession, key: str, name: str) -> bool:
     return session.superseded_by_id is None and session.gateway_name(key) == name
 
 
-def _apply_report(
+def _set_reported_fields(
     session: WhatsAppSession,
     *,
     status: str,

@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from sessions_app.models import Organization, WhatsAppSession
-from sessions_app.services.gateway_status import sessions_refresh_status
+from sessions_app.services.gateway_status import refresh_statuses
 
 
 class Command(BaseCommand):
@@ -28,7 +28,7 @@ class Command(BaseCommand):
             if not exists:
                 raise CommandError(f"No organization has id {organization}.")
             sessions = sessions.filter(organization_id=organization)
-        results = sessions_refresh_status(queryset=sessions)
+        results = refresh_statuses(queryset=sessions)
         errors = 0
         for result in results:
             label = f"{result.session.pk} ({result.session.gateway_session_name or 'no name'})"
