@@ -11,11 +11,9 @@ import logging
 from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.exceptions import EmptyResultSet
 from django.db import connections, router, transaction
 from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
-from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from sessions_app.gateway.base import GATEWAY_NAME_KEYS
@@ -30,6 +28,13 @@ from sessions_app.references import (
     count_keys,
     group_session_field,
     references_to,
+)
+from sessions_app.update_sql import (
+    fetched_ids,
+    ids_as_text,
+    returning_ids,
+    update_returning_ids,
+    where_sql,
 )
 
 logger = logging.getLogger(__name__)
@@ -330,7 +335,9 @@ def _move(plan: _Plan, ref: Reference) -> None:
     rows = ref.model._default_manager.using(plan.using).filter(
         **{ref.field_name: plan.old.pk}, **ref.rule.where
     )
-    plan.moved_ids[ref.rule.count_key] = _apply(plan, rows, {ref.field_name: plan.new.pk})
+    plan.moved_ids[ref.rule.count_key] = _update_returning_ids(
+        plan, rows, {ref.field_name: plan.new.pk}
+    )
 
 
 def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
@@ -350,13 +357,13 @@ def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
                 followers = group_ref.model._default_manager.using(plan.using).filter(
                     **{f"{group_ref.field_name}__in": moving}, **group_ref.rule.where
                 )
-                plan.moved_ids[group_ref.rule.followed_key] = _ids(
+                plan.moved_ids[group_ref.rule.followed_key] = ids_as_text(
                     group_ref.model, followers.values_list("pk", flat=True)
                 )
     # A merge's target is the new session's group of that group_jid whether active or not, and
     # it ends active: after A→B→A the live session must not be left with inactive groups only.
     active_jids_of_old = groups.filter(**{session_field: plan.old.pk}, is_active=True)
-    plan.prior_state["groups_activated"] = _apply(
+    plan.prior_state["groups_activated"] = _update_returning_ids(
         plan,
         groups.filter(
             **{session_field: plan.new.pk},
@@ -365,17 +372,17 @@ def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
         ),
         {"is_active": True},
     )
-    plan.moved_ids[ref.rule.merged_key] = _apply(
+    plan.moved_ids[ref.rule.merged_key] = _update_returning_ids(
         plan, merged.filter(is_active=True), {"is_active": False}
     )
     # Inactive groups move apart from active ones, so an undo knows which were inactive before.
     moving_values = {session_field: plan.new.pk, "is_active": True}
-    plan.prior_state["groups_moved_inactive"] = _apply(
+    plan.prior_state["groups_moved_inactive"] = _update_returning_ids(
         plan, moving.filter(is_active=False), moving_values
     )
     plan.moved_ids[ref.rule.moved_key] = [
         *plan.prior_state["groups_moved_inactive"],
-        *_apply(plan, moving.filter(is_active=True), moving_values),
+        *_update_returning_ids(plan, moving.filter(is_active=True), moving_values),
     ]
 
 
@@ -390,23 +397,12 @@ def _iso(value) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def _apply(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
-    """`UPDATE … SET values WHERE <rows> RETURNING pk` in one statement; a dry run selects."""
+def _update_returning_ids(plan: _Plan, rows: QuerySet, values: dict[str, object]) -> list[str]:
+    """Set `values` on `rows` in one statement, returning the ids it changed; a dry run only
+    reads the ids."""
     if plan.dry_run:
-        return _ids(rows.model, rows.values_list("pk", flat=True))
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    try:
-        sql, params = query.get_compiler(plan.using).as_sql()
-    except EmptyResultSet:  # e.g. `pk__in=[]`: nothing to update, no statement to send
-        return []
-    connection = connections[plan.using]
-    returning = _returning_ids(
-        connection, rows.model, connection.ops.quote_name(rows.model._meta.db_table)
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {returning}", params)
-        return _fetched_ids(connection, rows.model, cursor)
+        return ids_as_text(rows.model, rows.values_list("pk", flat=True))
+    return update_returning_ids(rows, values, using=plan.using)
 
 
 def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> list[str]:
@@ -414,39 +410,11 @@ def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> 
     new session's group of the same `group_jid`, in one `UPDATE … FROM`."""
     rows = ref.model._default_manager.using(plan.using).filter(**ref.rule.where)
     if plan.dry_run:
-        return _ids(
+        return ids_as_text(
             ref.model,
             rows.filter(**{f"{ref.field_name}__in": merged}).values_list("pk", flat=True),
         )
     return _repoint_between_sessions(plan, ref, rows, from_session=plan.old, to_session=plan.new)
-
-
-def _where_sql(rows: QuerySet, using: str) -> tuple[str, list]:
-    """The WHERE clause of `rows` (columns qualified with the table name), or ('', [])."""
-    query = rows.query.chain()
-    query.get_initial_alias()
-    compiler = query.get_compiler(using)
-    if not query.where:
-        return "", []
-    sql, params = compiler.compile(query.where)
-    return sql, list(params)
-
-
-def _ids(model, values) -> list[str]:
-    pk = model._meta.pk
-    return [str(pk.to_python(value)) for value in values]
-
-
-def _returning_ids(connection, model, table: str) -> str:
-    column = f"{table}.{connection.ops.quote_name(model._meta.pk.column)}"
-    # PostgreSQL prints its ids as the audit stores them: cheaper than building objects to print.
-    return f"{column}::text" if connection.vendor == "postgresql" else column
-
-
-def _fetched_ids(connection, model, cursor) -> list[str]:
-    if connection.vendor == "postgresql":
-        return [row[0] for row in cursor.fetchall()]
-    return _ids(model, (row[0] for row in cursor.fetchall()))
 
 
 @dataclass
@@ -681,7 +649,9 @@ def _undo_move(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
     rows = manager.filter(
         _among(plan, ref.model, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
     )
-    plan.moved_ids[key] = _apply(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
+    plan.moved_ids[key] = (
+        _update_returning_ids(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
+    )
     _note_left(plan, ref, key, ids, left, ref.field_name, ref.rule.where)
 
 
@@ -703,7 +673,7 @@ def _undo_repoint(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> No
             **{f"{group_field}__{session_field}": plan.new.pk},
             **{f"{group_field}__group_jid__in": old_jids},
         )
-        plan.moved_ids[key] = _ids(ref.model, going_back.values_list("pk", flat=True))
+        plan.moved_ids[key] = ids_as_text(ref.model, going_back.values_list("pk", flat=True))
     else:
         plan.moved_ids[key] = _repoint_between_sessions(
             plan, ref, rows, from_session=plan.new, to_session=plan.old
@@ -737,7 +707,7 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
 
     merged_ids = moved.get(ref.rule.merged_key) or []
     plan.moved_ids[ref.rule.merged_key] = (
-        _apply(
+        _update_returning_ids(
             plan,
             groups.filter(_among(plan, ref.model, merged_ids), is_active=False, **old),
             {"is_active": True},
@@ -750,7 +720,7 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     # The merge's targets it activated go back to inactive, unless moved or deactivated since.
     activated = prior.get("groups_activated") or []
     if activated and not plan.dry_run:
-        _apply(
+        _update_returning_ids(
             plan,
             groups.filter(_among(plan, ref.model, activated), is_active=True, **new),
             {"is_active": False},
@@ -768,12 +738,12 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     )
     back = []
     if moved_ids:
-        back += _apply(
+        back += _update_returning_ids(
             plan,
             movable.filter(_among(plan, ref.model, was_inactive)),
             {session_field: plan.old.pk, "is_active": False},
         )
-        back += _apply(
+        back += _update_returning_ids(
             plan,
             movable.exclude(_among(plan, ref.model, was_inactive)),
             {session_field: plan.old.pk},
@@ -882,14 +852,14 @@ def _repoint_between_sessions(
         session_field.get_db_prep_value(to_session.pk, connection),
         session_field.get_db_prep_value(from_session.pk, connection),
     ]
-    where_sql, where_params = _where_sql(rows, plan.using)
-    if where_sql:
-        sql += f" AND ({where_sql})"
+    where, where_params = where_sql(rows, using=plan.using)
+    if where:
+        sql += f" AND ({where})"
         params.extend(where_params)
-    sql += f" RETURNING {_returning_ids(connection, ref.model, table)}"
+    sql += f" RETURNING {returning_ids(connection, ref.model, table)}"
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return _fetched_ids(connection, ref.model, cursor)
+        return fetched_ids(connection, ref.model, cursor)
 
 
 def _restore_sessions(plan: _Plan, migration: SessionMigration) -> None:
