@@ -10,6 +10,16 @@ def short_datetime(value) -> str:
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
 
 
+def templates_for(opts, name: str) -> list[str]:
+    """`name`'s templates from the most specific to the generic, as Django's admin looks them up:
+    the model's, the app's, the admin's."""
+    return [
+        f"admin/{opts.app_label}/{opts.model_name}/{name}.html",
+        f"admin/{opts.app_label}/{name}.html",
+        f"admin/{name}.html",
+    ]
+
+
 def admin_change_link(obj, text=None) -> str:
     if obj is None:
         return "-"

@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from sessions_app.admin.counts import count_labels, count_list, summarize_counts
-from sessions_app.admin.display import admin_change_link
+from sessions_app.admin.display import admin_change_link, templates_for
 from sessions_app.admin_tenancy import scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm
 from sessions_app.models import SessionMigration, WhatsAppSession
@@ -179,24 +179,22 @@ class MoveReferencesActions:
 
     def preview_move(self, request, source, target) -> MovePreview:
         """A dry run; when refused, a forced dry run tells whether force would allow it."""
-        try:
-            result = migrate_session(
+
+        def dry_run(*, force: bool) -> MigrationResult:
+            return migrate_session(
                 source,
                 target,
                 trigger=SessionMigration.Trigger.ADMIN,
                 actor=request.user,
                 dry_run=True,
+                force=force,
             )
+
+        try:
+            result = dry_run(force=False)
         except SessionMigrationError as unforced:
             try:
-                result = migrate_session(
-                    source,
-                    target,
-                    trigger=SessionMigration.Trigger.ADMIN,
-                    actor=request.user,
-                    dry_run=True,
-                    force=True,
-                )
+                result = dry_run(force=True)
             except SessionMigrationError as refused:
                 return MovePreview(source=source, refusal=str(refused))
             return MovePreview(source=source, counts=result.counts, needs_force=str(unforced))
@@ -315,9 +313,4 @@ class MoveReferencesActions:
         return TemplateResponse(request, template, context)
 
     def _confirmation_templates(self, name: str) -> list[str]:
-        app_label, model_name = self.opts.app_label, self.opts.model_name
-        return [
-            f"admin/{app_label}/{model_name}/{name}.html",
-            f"admin/{app_label}/{name}.html",
-            f"admin/{name}.html",
-        ]
+        return templates_for(self.opts, name)

@@ -12,7 +12,7 @@ from django.utils.html import format_html
 
 from sessions_app.admin.audit_rows import listed_rows
 from sessions_app.admin.counts import count_list, summarize_counts
-from sessions_app.admin.display import admin_change_link
+from sessions_app.admin.display import admin_change_link, templates_for
 from sessions_app.models import SessionMigration
 from sessions_app.services.migration import SessionMigrationError, UndoResult, undo_migration
 
@@ -92,12 +92,7 @@ class UndoFromAuditMixin:
         request.current_app = self.admin_site.name
         return TemplateResponse(
             request,
-            self.undo_confirmation_template
-            or [
-                f"admin/{self.opts.app_label}/{self.opts.model_name}/undo_confirmation.html",
-                f"admin/{self.opts.app_label}/undo_confirmation.html",
-                "admin/undo_confirmation.html",
-            ],
+            self.undo_confirmation_template or templates_for(self.opts, "undo_confirmation"),
             context,
         )
 
