@@ -7,6 +7,7 @@ from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -36,13 +37,23 @@ ALLOWED_HOSTS = env.list(
     "DJANGO_ALLOWED_HOSTS", default=development_default(["localhost", "127.0.0.1", "[::1]"])
 )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
-TIME_ZONE = env("DJANGO_TIME_ZONE", default="UTC")
-LANGUAGE_CODE = "en-us"
-USE_I18N = True
-USE_TZ = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
+
+# Languages, time zone and formats
+# https://docs.djangoproject.com/en/5.2/topics/i18n/
+# The admin speaks the browser's language when it is one of these (LocaleMiddleware), English
+# otherwise. The catalogs in locale/ are compiled by `make run` and `make test`.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("pt-br", _("Brazilian Portuguese"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+# Stored in UTC; shown in the staff's time zone, with the zone in every date and time.
+USE_TZ = True
+TIME_ZONE = env("DJANGO_TIME_ZONE", default="America/Sao_Paulo")
+# One date and time format per language, in config/formats/.
+FORMAT_MODULE_PATH = ["config.formats"]
 
 # Databases
 # https://docs.djangoproject.com/en/5.2/ref/settings/#databases
@@ -81,6 +92,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before anything that builds a response in a language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
