@@ -12,13 +12,18 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 # Wait for another apt run (unattended upgrades, a parallel install) instead of failing.
 APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=600
 
-.PHONY: help install run test lint format bench chromium
+# The translations: catalogs kept as .po, compiled to .mo here (never committed).
+CATALOGS := $(wildcard locale/*/LC_MESSAGES/django.po)
+COMPILED := $(CATALOGS:.po=.mo)
+
+.PHONY: help install run test lint format bench chromium gettext translations messages
 
 help:
 	@echo "make run    serve the admin on http://127.0.0.1:8000/admin/ with demo data"
 	@echo "make test   run the whole suite on PostgreSQL (started or installed as needed)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make bench  run the benchmarks on PostgreSQL and print their figures"
+	@echo "make messages  refresh locale/*/django.po from the strings marked in the code"
 
 $(INSTALLED): pyproject.toml
 	@test -x $(PY) || $(PYTHON_BIN) -m venv $(VENV)
@@ -34,12 +39,27 @@ chromium:
 	  $(APT_GET) update && $(APT_GET) install -y chromium; \
 	fi
 
-run: $(INSTALLED)
+gettext:
+	@if ! command -v msgfmt >/dev/null; then \
+	  echo "make: installing Debian's gettext for the translations"; \
+	  $(APT_GET) update && $(APT_GET) install -y gettext; \
+	fi
+
+# --check: a msgstr whose placeholders differ from its msgid's fails here, not on a page.
+locale/%.mo: locale/%.po | gettext
+	@msgfmt --check -o $@ $<
+
+translations: $(COMPILED)
+
+messages: $(INSTALLED) gettext
+	@./scripts/update-messages.sh
+
+run: $(INSTALLED) translations
 	@./scripts/run-dev.sh
 
 # PostgreSQL from DATABASE_URL, 127.0.0.1:5432, or the machine's cluster (installed if need be).
 # The suite always runs on PostgreSQL: without one, make test fails with the reason.
-test: $(INSTALLED) chromium
+test: $(INSTALLED) chromium translations
 	@url=$$(./scripts/ensure-postgres.sh) || { \
 	  echo "make test: no PostgreSQL could be found, started or installed; set DATABASE_URL" >&2; \
 	  exit 1; }; \
