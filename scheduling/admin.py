@@ -1,4 +1,7 @@
 from django.contrib import admin, messages
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from scheduling.admin_views.attention import attention_urls
 from scheduling.forms import CampaignForm, EventForm, ScheduledMessageForm
@@ -17,8 +20,8 @@ class FollowsLiveSessionAdmin:
 
 
 EVENT_HELP_TEXTS = {
-    "title": "Shown to staff and in the reminders.",
-    "starts_at": "When the event starts; reminders are scheduled relative to it.",
+    "title": _("Shown to staff and in the reminders."),
+    "starts_at": _("When the event starts; reminders are scheduled relative to it."),
 }
 
 
@@ -84,10 +87,10 @@ class WebinarAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.Model
 class NotificationCampaignAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin, admin.ModelAdmin):
     form = CampaignForm
     help_texts = {
-        "name": "Shown to staff only.",
-        "status": "Scheduled, pending and sending campaigns follow a reconnected phone.",
-        "body": "The text posted to the groups.",
-        "scheduled_at": "When the campaign is sent.",
+        "name": _("Shown to staff only."),
+        "status": _("Scheduled, pending and sending campaigns follow a reconnected phone."),
+        "body": _("The text posted to the groups."),
+        "scheduled_at": _("When the campaign is sent."),
     }
     list_display = ["name", "organization", "status", "session", "scheduled_at"]
     list_filter = ["status", "organization"]
@@ -96,12 +99,16 @@ class NotificationCampaignAdmin(FollowsLiveSessionAdmin, OrganizationScopedAdmin
     autocomplete_fields = ["organization", "session"]
 
 
+def _kind_label(model) -> str:
+    return capfirst(model._meta.verbose_name)
+
+
 class MessageKindFilter(admin.SimpleListFilter):
-    title = "kind"
+    title = _("kind")
     parameter_name = "kind"
 
     def lookups(self, request, model_admin):
-        return [("workshop", "Workshop"), ("webinar", "Webinar")]
+        return [("workshop", _kind_label(Workshop)), ("webinar", _kind_label(Webinar))]
 
     def queryset(self, request, queryset):
         if self.value() in ("workshop", "webinar"):
@@ -152,19 +159,39 @@ class ScheduledWhatsAppMessageAdmin(
     def get_urls(self):
         return [*attention_urls(self), *super().get_urls()]
 
-    @admin.display(description="kind")
+    @admin.display(description=_("kind"))
     def kind(self, obj):
-        return "Workshop" if obj.workshop_id else "Webinar"
+        return _kind_label(Workshop if obj.workshop_id else Webinar)
 
-    @admin.action(description="Retry now", permissions=["change"])
+    @admin.action(description=_("Retry now"), permissions=["change"])
     def retry_now(self, request, queryset):
         selected = queryset.count()
         count = messages_retry_now(queryset=queryset)
-        skipped = selected - count
-        self.message_user(
-            request, f"{count} failed message(s) will be sent on the next pass.", messages.SUCCESS
-        )
-        if skipped:
+        if not count:
             self.message_user(
-                request, f"{skipped} message(s) were not failed and were left alone.", messages.INFO
+                request,
+                _("None of the selected messages had failed: nothing was retried."),
+                messages.WARNING,
+            )
+            return
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d failed message will be sent on the next pass.",
+                "%(count)d failed messages will be sent on the next pass.",
+                count,
+            )
+            % {"count": count},
+            messages.SUCCESS,
+        )
+        if skipped := selected - count:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d selected message had not failed and was left alone.",
+                    "%(count)d selected messages had not failed and were left alone.",
+                    skipped,
+                )
+                % {"count": skipped},
+                messages.INFO,
             )

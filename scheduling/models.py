@@ -3,6 +3,14 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
+from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
+
+
+def _local_datetime(value) -> str:
+    """`value` as every page shows a date and time: in the staff's time zone, zone included."""
+    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
 
 
 class ScheduledEvent(models.Model):
@@ -10,20 +18,24 @@ class ScheduledEvent(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        "sessions_app.Organization", on_delete=models.PROTECT, related_name="%(class)ss"
+        "sessions_app.Organization",
+        on_delete=models.PROTECT,
+        related_name="%(class)ss",
+        verbose_name=_("organization"),
     )
-    title = models.CharField(max_length=200)
-    starts_at = models.DateTimeField()
+    title = models.CharField(_("title"), max_length=200)
+    starts_at = models.DateTimeField(_("starts at"))
     whatsapp_session = models.ForeignKey(
         "sessions_app.WhatsAppSession",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="%(class)ss",
-        help_text="The session that sends this event's reminders.",
+        verbose_name=_("WhatsApp session"),
+        help_text=_("The session that sends this event's reminders."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         abstract = True
@@ -36,22 +48,26 @@ class ScheduledEvent(models.Model):
 class Workshop(ScheduledEvent):
     class Meta(ScheduledEvent.Meta):
         db_table = "workshops"
+        verbose_name = _("workshop")
+        verbose_name_plural = _("workshops")
 
 
 class Webinar(ScheduledEvent):
     class Meta(ScheduledEvent.Meta):
         db_table = "webinars"
+        verbose_name = _("webinar")
+        verbose_name_plural = _("webinars")
 
 
 class NotificationCampaign(models.Model):
     class Status(models.TextChoices):
-        DRAFT = "draft", "Draft"
-        SCHEDULED = "scheduled", "Scheduled"
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        COMPLETED = "completed", "Completed"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        DRAFT = "draft", pgettext_lazy("campaign status", "Draft")
+        SCHEDULED = "scheduled", pgettext_lazy("campaign status", "Scheduled")
+        PENDING = "pending", pgettext_lazy("campaign status", "Pending")
+        SENDING = "sending", pgettext_lazy("campaign status", "Sending")
+        COMPLETED = "completed", pgettext_lazy("campaign status", "Completed")
+        FAILED = "failed", pgettext_lazy("campaign status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("campaign status", "Cancelled")
 
     # Campaigns that still have to be sent follow a reconnect; finished ones keep their history.
     ACTIVE_STATUSES = (Status.SCHEDULED, Status.PENDING, Status.SENDING)
@@ -61,28 +77,32 @@ class NotificationCampaign(models.Model):
         "sessions_app.Organization",
         on_delete=models.PROTECT,
         related_name="notification_campaigns",
+        verbose_name=_("organization"),
     )
-    name = models.CharField(max_length=200)
+    name = models.CharField(_("name"), max_length=200)
     session = models.ForeignKey(
         "sessions_app.WhatsAppSession",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="notification_campaigns",
-        help_text="The session that sends this campaign.",
+        verbose_name=_("WhatsApp session"),
+        help_text=_("The session that sends this campaign."),
         # No index of its own: the (session, status) index below serves lookups by session.
         db_index=False,
     )
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
+        _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
-    body = models.TextField(blank=True)
-    scheduled_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    body = models.TextField(_("text"), blank=True)
+    scheduled_at = models.DateTimeField(_("scheduled at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         db_table = "notification_campaigns"
         ordering = ["-created_at"]
+        verbose_name = _("notification campaign")
+        verbose_name_plural = _("notification campaigns")
         indexes = [
             # A session's active campaigns (what a migration moves and staff count) in the index
             # alone: finished ones stay on old sessions and would be read one by one.
@@ -95,18 +115,19 @@ class NotificationCampaign(models.Model):
 
 class ScheduledWhatsAppMessage(models.Model):
     class Status(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
+        PENDING = "pending", pgettext_lazy("message status", "Pending")
+        SENDING = "sending", pgettext_lazy("message status", "Sending")
+        SENT = "sent", pgettext_lazy("message status", "Sent")
+        FAILED = "failed", pgettext_lazy("message status", "Failed")
+        CANCELLED = "cancelled", pgettext_lazy("message status", "Cancelled")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     group = models.ForeignKey(
         "sessions_app.WhatsAppGroup",
         on_delete=models.PROTECT,
         related_name="scheduled_messages",
-        help_text="The WhatsApp group the message is posted to.",
+        verbose_name=_("group"),
+        help_text=_("The WhatsApp group the message is posted to."),
         # No index of its own: the (group, status) index below serves lookups by group.
         db_index=False,
     )
@@ -116,6 +137,7 @@ class ScheduledWhatsAppMessage(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="scheduled_messages",
+        verbose_name=_("workshop"),
     )
     webinar = models.ForeignKey(
         Webinar,
@@ -123,25 +145,29 @@ class ScheduledWhatsAppMessage(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="scheduled_messages",
+        verbose_name=_("webinar"),
     )
-    body = models.TextField()
-    send_at = models.DateTimeField(help_text="When the message is due.")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveIntegerField(default=0)
-    last_error = models.TextField(blank=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    body = models.TextField(_("text"))
+    send_at = models.DateTimeField(_("send at"), help_text=_("When the message is due."))
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     # Dispatcher bookkeeping: a retry waits for next_attempt_at; a claim ends at lease_expires_at.
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
-    claimed_by = models.CharField(max_length=100, blank=True)
-    gateway_message_id = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("claim expires at"), null=True, blank=True)
+    claimed_by = models.CharField(_("claimed by"), max_length=100, blank=True)
+    gateway_message_id = models.CharField(_("gateway message id"), max_length=200, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         db_table = "scheduled_whatsapp_messages"
         ordering = ["send_at"]
-        verbose_name = "scheduled WhatsApp message"
+        verbose_name = _("scheduled WhatsApp message")
+        verbose_name_plural = _("scheduled WhatsApp messages")
         constraints = [
             models.CheckConstraint(
                 condition=(Q(workshop__isnull=False) & Q(webinar__isnull=True))
@@ -180,7 +206,7 @@ class ScheduledWhatsAppMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.body[:40]} @ {self.send_at:%Y-%m-%d %H:%M}"
+        return f"{self.body[:40]} @ {_local_datetime(self.send_at)}"
 
     @property
     def event(self):
@@ -194,12 +220,13 @@ class SessionSendPacing(models.Model):
     reference that moves with a reconnect (the new session starts with its own pace).
     """
 
-    session_id = models.UUIDField(primary_key=True)
-    next_send_at = models.DateTimeField()
+    session_id = models.UUIDField(_("session id"), primary_key=True)
+    next_send_at = models.DateTimeField(_("next send at"))
 
     class Meta:
         db_table = "whatsapp_session_pacing"
-        verbose_name = "session send pacing"
+        verbose_name = _("session send pacing")
+        verbose_name_plural = _("session send pacing")
 
     def __str__(self) -> str:
         return f"{self.session_id} next at {self.next_send_at:%H:%M:%S}"
@@ -212,18 +239,20 @@ class DispatcherHeartbeat(models.Model):
     pruned by the same statement.
     """
 
-    dispatcher_id = models.CharField(max_length=100, primary_key=True)
-    first_pass_at = models.DateTimeField()
-    last_pass_at = models.DateTimeField(db_index=True)
-    passes = models.PositiveBigIntegerField(default=0)
+    dispatcher_id = models.CharField(_("dispatcher id"), max_length=100, primary_key=True)
+    first_pass_at = models.DateTimeField(_("first pass at"))
+    last_pass_at = models.DateTimeField(_("last pass at"), db_index=True)
+    passes = models.PositiveBigIntegerField(_("passes"), default=0)
     # Totals over the dispatcher's life, as its passes reported them.
-    sent = models.PositiveBigIntegerField(default=0)
-    retried = models.PositiveBigIntegerField(default=0)
-    failed = models.PositiveBigIntegerField(default=0)
+    sent = models.PositiveBigIntegerField(_("sent"), default=0)
+    retried = models.PositiveBigIntegerField(_("retried"), default=0)
+    failed = models.PositiveBigIntegerField(_("failed"), default=0)
 
     class Meta:
         db_table = "dispatcher_heartbeats"
         ordering = ["-last_pass_at"]
+        verbose_name = _("dispatcher heartbeat")
+        verbose_name_plural = _("dispatcher heartbeats")
 
     def __str__(self) -> str:
-        return f"{self.dispatcher_id} at {self.last_pass_at:%Y-%m-%d %H:%M:%S}"
+        return f"{self.dispatcher_id} @ {_local_datetime(self.last_pass_at)}"

@@ -38,6 +38,8 @@ from django.conf import settings
 from django.db import connection
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from scheduling.models import ScheduledWhatsAppMessage
 from scheduling.selectors import SendingSession, sending_sessions_for
@@ -169,7 +171,10 @@ def dispatch_due_messages(
     for message in claimed:
         session = sessions.get(message.event_session_id)
         if session is not None and not session.is_connected:
-            reason = f"Session {session.id} is {session.status}, not connected."
+            reason = _("Session %(session)s is %(status)s, not connected.") % {
+                "session": session.id,
+                "status": session.status,
+            }
             batch.add(_wait_for_session(message, reason, options=options, now=now))
         elif reason := _unusable_session_reason(message, session):
             batch.add(_retry_or_fail(message, reason, options=options, now=now))
@@ -204,7 +209,7 @@ def dispatch_due_messages(
     deadline = started + options.lease_seconds - margin
     for index, (message, session) in enumerate(to_send):
         if should_stop() or time.monotonic() > deadline:
-            for rest, _ in to_send[index:]:
+            for rest, _session in to_send[index:]:
                 batch.add(_Outcome(rest.id, Status.PENDING, rest.attempts), released=True)
             break
         batch.add(
@@ -257,9 +262,13 @@ class _Batch:
 
 def _unusable_session_reason(message: ClaimedMessage, session: SendingSession | None) -> str:
     if message.event_session_id is None or session is None:
-        return f"The {message.kind} has no WhatsApp session to send through."
+        if message.kind == "workshop":
+            return _("The workshop has no WhatsApp session to send through.")
+        return _("The webinar has no WhatsApp session to send through.")
     if not session.session_name:
-        return f"Session {session.id} has no gateway name in its session_data."
+        return _("Session %(session)s has no gateway name in its session_data.") % {
+            "session": session.id
+        }
     return ""
 
 
@@ -278,7 +287,12 @@ def _retry_or_fail(
             message.id,
             Status.FAILED,
             attempts,
-            last_error=f"Gave up after {attempts} attempts: {reason}",
+            last_error=ngettext(
+                "Gave up after %(attempts)d attempt: %(reason)s",
+                "Gave up after %(attempts)d attempts: %(reason)s",
+                attempts,
+            )
+            % {"attempts": attempts, "reason": reason},
         )
     return _Outcome(
         message.id,
@@ -332,7 +346,7 @@ def _send(
         Status.SENT,
         message.attempts + 1,
         # Accepted without an id is still sent: sending it again could deliver it twice.
-        last_error="" if message_id else "The gateway accepted the message without an id.",
+        last_error="" if message_id else _("The gateway accepted the message without an id."),
         sent_at=clock(),
         gateway_message_id=message_id or "",
     )

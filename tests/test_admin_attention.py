@@ -83,7 +83,8 @@ class TestContents:
         waiting = section(response, "waiting")
         assert str(down.pk)[:8] in waiting
         assert re.search(r'class="pending">2<', waiting)
-        assert oldest.send_at.strftime("%Y-%m-%d %H:%M") in waiting
+        due = timezone.localtime(oldest.send_at)  # shown in the staff's zone, zone included
+        assert f"{due:%Y-%m-%d %H:%M} {due.tzname()}" in waiting
         failed_section = section(response, "failed")
         assert "1 message failed" in failed_section
         assert "Gave up after 5 attempts" in failed_section

@@ -3,6 +3,7 @@
 from http import HTTPStatus
 
 import pytest
+from django.contrib import messages
 from django.urls import reverse
 
 from scheduling.models import ScheduledWhatsAppMessage
@@ -51,7 +52,28 @@ def test_retry_now_requeues_the_selected_failed_messages(admin_client):
     sent.refresh_from_db()
     assert (failed.status, failed.attempts) == (Status.PENDING, 0)
     assert sent.status == Status.SENT
-    assert "1 failed message(s) will be sent" in response.content.decode()
+    assert [(m.level, str(m)) for m in response.context["messages"]] == [
+        (messages.SUCCESS, "1 failed message will be sent on the next pass."),
+        (messages.INFO, "1 selected message had not failed and was left alone."),
+    ]
+
+
+def test_retry_now_warns_when_none_of_the_selected_messages_had_failed(admin_client):
+    sent = ScheduledWhatsAppMessageFactory(status=Status.SENT)
+
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "retry_now", "_selected_action": [sent.pk]},
+        follow=True,
+    )
+
+    sent.refresh_from_db()
+    assert sent.status == Status.SENT
+    [shown] = response.context["messages"]
+    assert (shown.level, str(shown)) == (
+        messages.WARNING,
+        "None of the selected messages had failed: nothing was retried.",
+    )
 
 
 @pytest.mark.parametrize("kind", ["workshop", "webinar"])

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scheduling.admin_views.chart import hour_chart
 from scheduling.selectors_attention import (
@@ -62,7 +63,7 @@ def attention_view(model_admin, request: HttpRequest):
     quiet_for = pulse.quiet_for(now)
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": "Needs attention",
+        "title": _("Needs attention"),
         "subtitle": None,
         "opts": model_admin.opts,
         "held": held[:LIST_LIMIT],

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.utils import timezone
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from scheduling.selectors_attention import HourTally
 
@@ -13,9 +15,9 @@ WIDTH, HEIGHT = 960, 220
 LEFT, RIGHT, TOP, BOTTOM = 40, 10, 10, 40
 # (attribute of HourTally, label, pattern id): stacked from the bottom in this order.
 SERIES = [
-    ("sent", "Sent", "pattern-sent"),
-    ("retried", "Retried", "pattern-retried"),
-    ("failed", "Failed", "pattern-failed"),
+    ("sent", pgettext_lazy("messages per hour", "Sent"), "pattern-sent"),
+    ("retried", pgettext_lazy("messages per hour", "Retried"), "pattern-retried"),
+    ("failed", pgettext_lazy("messages per hour", "Failed"), "pattern-failed"),
 ]
 
 
@@ -65,16 +67,20 @@ def hour_chart(tallies: list[HourTally]) -> HourChart:
         x = LEFT + index * slot
         base = HEIGHT - BOTTOM
         local = timezone.localtime(tally.hour)
-        parts = []
         for attr, label, pattern in SERIES:
             value = getattr(tally, attr)
-            parts.append(f"{label.lower()} {value}")
             if not value:
                 continue
             height = value * scale
             base -= height
             bars.append(Bar(x + 1, base, slot - 2, height, pattern, f"{label}: {value}"))
-        titles.append((x, slot, f"{local:%Y-%m-%d %H:00}: {', '.join(parts)}"))
+        tooltip = _("%(hour)s: sent %(sent)d, retried %(retried)d, failed %(failed)d") % {
+            "hour": formats.date_format(local, "DATETIME_FORMAT"),
+            "sent": tally.sent,
+            "retried": tally.retried,
+            "failed": tally.failed,
+        }
+        titles.append((x, slot, tooltip))
         if local.hour % 6 == 0:
             ticks.append(Tick(x, f"{local:%d %H:00}"))
     totals = {attr: sum(getattr(t, attr) for t in tallies) for attr, _label, _p in SERIES}

@@ -9,6 +9,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import DatabaseError, close_old_connections, connection
+from django.utils.translation import gettext as _
 
 from scheduling.heartbeats import dispatcher_heartbeat_record
 from scheduling.services import (
@@ -27,33 +28,41 @@ logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = (
-        "Send the due scheduled messages. Without --loop, sends until none is due and exits; "
-        "with --loop, keeps polling until SIGTERM or SIGINT. Any number may run at once."
-    )
+    @property
+    def help(self) -> str:
+        # Translated when the parser is built: argparse cannot format a lazy string.
+        return _(
+            "Send the due scheduled messages. Without --loop, sends until none is due and "
+            "exits; with --loop, keeps polling until SIGTERM or SIGINT. Any number may run at "
+            "once."
+        )
 
     def add_arguments(self, parser):
-        parser.add_argument("--loop", action="store_true", help="Keep polling until stopped.")
+        parser.add_argument("--loop", action="store_true", help=_("Keep polling until stopped."))
         parser.add_argument(
             "--interval",
             type=float,
             default=5.0,
-            help="Seconds between polls when nothing is due (with --loop; default 5).",
+            help=_("Seconds between polls when nothing is due (with --loop; default 5)."),
         )
         parser.add_argument(
-            "--batch", type=int, default=100, help="Messages claimed at once (default 100)."
+            "--batch",
+            type=int,
+            default=100,
+            help=_("Messages claimed at once (default 100)."),
         )
-        parser.add_argument("--kind", choices=KINDS, help="Only workshop or webinar messages.")
+        parser.add_argument("--kind", choices=KINDS, help=_("Only workshop or webinar messages."))
 
     def handle(self, *args, loop: bool, interval: float, batch: int, kind: str | None, **options):
         if batch < 1:
-            raise CommandError("--batch must be at least 1.")
+            raise CommandError(_("--batch must be at least 1."))
         if interval < 0:
-            raise CommandError("--interval cannot be negative.")
+            raise CommandError(_("--interval cannot be negative."))
         if connection.vendor != "postgresql":
             # The claim is PostgreSQL's `FOR UPDATE SKIP LOCKED`: no retry can make it work.
             raise CommandError(
-                f"The dispatcher needs PostgreSQL; DATABASE_URL points at {connection.vendor}."
+                _("The dispatcher needs PostgreSQL; DATABASE_URL points at %(vendor)s.")
+                % {"vendor": connection.vendor}
             )
         stop = threading.Event()
         # Finish the send in flight, give the other claims back, then exit 0.
@@ -134,7 +143,13 @@ class Command(BaseCommand):
 
     @staticmethod
     def _summary(result: DispatchResult) -> str:
-        return (
-            f"sent {result.sent}, retried {result.retried}, failed {result.failed}, "
-            f"deferred {result.deferred}, released {result.released}"
-        )
+        return _(
+            "sent %(sent)d, retried %(retried)d, failed %(failed)d, deferred %(deferred)d, "
+            "released %(released)d"
+        ) % {
+            "sent": result.sent,
+            "retried": result.retried,
+            "failed": result.failed,
+            "deferred": result.deferred,
+            "released": result.released,
+        }
