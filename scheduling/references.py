@@ -14,18 +14,20 @@ Staff read the two message keys as one column, "Pending messages": the same rows
 page's panel counts in the session's groups.
 """
 
+from django.utils.translation import gettext_lazy as _
+
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.references import Move, Reference, RepointOnMerge
 
 REFERENCES = (
-    Reference("scheduling.Workshop.whatsapp_session", Move("workshops", "Workshops")),
-    Reference("scheduling.Webinar.whatsapp_session", Move("webinars", "Webinars")),
+    Reference("scheduling.Workshop.whatsapp_session", Move("workshops", _("Workshops"))),
+    Reference("scheduling.Webinar.whatsapp_session", Move("webinars", _("Webinars"))),
     # Campaigns still to be sent follow a reconnect; finished ones keep their history.
     Reference(
         "scheduling.NotificationCampaign.session",
         Move(
             "campaigns",
-            "Active campaigns",
+            _("Active campaigns"),
             where={"status__in": NotificationCampaign.ACTIVE_STATUSES},
         ),
     ),
@@ -33,7 +35,7 @@ REFERENCES = (
         "scheduling.ScheduledWhatsAppMessage.group",
         RepointOnMerge(
             "scheduled_messages",
-            "Pending messages",
+            _("Pending messages"),
             where={"status": ScheduledWhatsAppMessage.Status.PENDING},
             followed_key="messages_with_groups",
         ),
