@@ -67,6 +67,39 @@ class TestUndoFromTheAudit:
         assert "What stays, and why (1)" in preview
         assert "deleted since" in preview
 
+    def test_a_large_migration_lists_a_page_of_each_table_and_says_how_many_more(self, client):
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        from scheduling.models import Workshop
+        from sessions_app.admin.audit_rows import LISTED_ROWS_PER_TABLE
+        from tests import factories
+
+        scene = reconnected_phone()
+        extra = LISTED_ROWS_PER_TABLE + 30
+        Workshop.objects.bulk_create(
+            factories.WorkshopFactory.build(
+                organization=scene.organization, whatsapp_session=scene.old
+            )
+            for _ in range(extra)
+        )
+        migration = migrate_session(scene.old, scene.new, trigger="admin").migration
+        moved = migration.counts["workshops"]
+        assert moved == extra + len(scene.workshops)
+        client.force_login(staff_member(scene.organization))
+
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(undo_url(migration))
+
+        [workshops] = [t for t in response.context["back_rows"] if t["key"] == "workshops"]
+        assert len(workshops["rows"]) == LISTED_ROWS_PER_TABLE
+        page = response.content.decode()
+        assert f"Workshops ({moved})" in page
+        assert f"and {moved - LISTED_ROWS_PER_TABLE} more rows, not listed here" in page
+        # The page reads the listed workshops only, not every one the migration moved.
+        [listing] = [q["sql"] for q in queries if '"workshops"."id" IN (' in q["sql"]]
+        assert listing.count("::uuid") <= LISTED_ROWS_PER_TABLE + 1
+
     def test_needs_the_migrate_permission(self, client):
         scene, migration = moved_migration()
         client.force_login(staff_member(scene.organization, migrate=False))

@@ -12,6 +12,9 @@ _ID_SLOT = "__id__"
 
 # The audit page lists this many moved rows per table; `?moved_<key>=N` shows page N of one.
 MOVED_ROWS_PER_PAGE = 100
+# The undo preview and the rows an audit entry left list this many per table, then say how many
+# more: a large migration names tens of thousands.
+LISTED_ROWS_PER_TABLE = 100
 
 
 def moved_rows(
@@ -64,15 +67,18 @@ def _columns_per_key():
             yield key, f"{column.label} ({how})" if how else column.label, column.model
 
 
-def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> list[dict]:
+def listed_rows(
+    migration: SessionMigration, ids_of: dict, *, admin_site, limit: int = LISTED_ROWS_PER_TABLE
+) -> list[dict]:
     """The rows named in `ids_of` (keyed like a migration's counts; ids, or {"id", "reason"}),
-    per table, each with a link. Only rows of the migration's organization are read: one query
-    per table."""
+    per table: the first `limit` of each, each with a link, and how many more there are. Only
+    rows of the migration's organization are read: one query per table, for the rows listed."""
     tables = []
     for column in count_columns():
-        listed = [(key, entry) for key in column.keys for entry in (ids_of or {}).get(key) or []]
-        if not listed:
+        named = [(key, entry) for key in column.keys for entry in (ids_of or {}).get(key) or []]
+        if not named:
             continue
+        listed = named[:limit]
         ids = [_entry_id(entry) for _key, entry in listed]
         found = {
             str(pk): row for pk, row in _rows_of(migration, column.model, ids, admin_site).items()
@@ -88,7 +94,15 @@ def listed_rows(migration: SessionMigration, ids_of: dict, *, admin_site) -> lis
                     "reason": entry.get("reason", "") if isinstance(entry, dict) else "",
                 }
             )
-        tables.append({"key": column.keys[0], "label": column.label, "rows": rows})
+        tables.append(
+            {
+                "key": column.keys[0],
+                "label": column.label,
+                "rows": rows,
+                "total": len(named),
+                "more": len(named) - len(rows),
+            }
+        )
     return tables
 
 
