@@ -13,7 +13,11 @@ from django.utils import timezone
 from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
 from scheduling.selectors import MAX_SUPERSESSION_DEPTH
 from sessions_app.models import WhatsAppSession
-from sessions_app.selectors import holding_references, reference_counts_by_session
+from sessions_app.selectors import (
+    holding_references,
+    reference_total,
+    with_reference_counts,
+)
 
 Status = ScheduledWhatsAppMessage.Status
 SessionStatus = WhatsAppSession.Status
@@ -33,10 +37,21 @@ def _scoped(queryset: QuerySet, organization_field: str, organization_ids) -> Qu
     return queryset.filter(**{f"{organization_field}__in": organization_ids})
 
 
-def sessions_holding_references(*, organization_ids) -> list[WhatsAppSession]:
-    """Disconnected or superseded sessions that rows still point at, longest down first, each
-    annotated with `reference_count`. Two queries: the sessions, found by one index probe per
-    reference, then the counts of those sessions only."""
+@dataclass(frozen=True)
+class HeldSessions:
+    """Disconnected or superseded sessions that rows still point at: how many, how many rows
+    in all, and the first `listed` of them, longest down first, each with `reference_count`."""
+
+    count: int
+    rows: int
+    listed: list[WhatsAppSession]
+    ids: list
+
+
+def sessions_holding_references(*, organization_ids, listed: int = LIST_LIMIT) -> HeldSessions:
+    """Three queries whatever the number of sessions: the ids of the sessions, found by one
+    index probe per reference; the rows pointing at any of them, a count per table; the listed
+    sessions with their counts."""
     down = _scoped(
         WhatsAppSession.objects.filter(
             Q(status=SessionStatus.DISCONNECTED) | Q(superseded_by__isnull=False)
@@ -44,15 +59,20 @@ def sessions_holding_references(*, organization_ids) -> list[WhatsAppSession]:
         "organization_id",
         organization_ids,
     )
-    sessions = list(
+    ids = list(
         holding_references(down)
-        .select_related("organization")
         .order_by(F("disconnected_at").asc(nulls_last=True), "created_at")
+        .values_list("pk", flat=True)
     )
-    counts = reference_counts_by_session([session.pk for session in sessions])
-    for session in sessions:
-        session.reference_count = counts.get(session.pk, 0)
-    return sessions
+    shown = ids[:listed]
+    sessions = with_reference_counts(WhatsAppSession.objects.select_related("organization"))
+    sessions = sessions.in_bulk(shown)
+    return HeldSessions(
+        count=len(ids),
+        rows=reference_total(ids),
+        listed=[sessions[pk] for pk in shown if pk in sessions],
+        ids=ids,
+    )
 
 
 @dataclass(frozen=True)

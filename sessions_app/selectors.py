@@ -73,6 +73,18 @@ def reference_counts_by_session(session_ids: list) -> dict:
     return dict(rows.values_list("pk", "reference_count"))
 
 
+def reference_total(session_ids: list) -> int:
+    """Everything that points at any of `session_ids`, added up, in one query: a count per
+    table, each read through its index on the session, whatever the number of ids."""
+    if not session_ids:
+        return 0
+    total = Value(0, output_field=IntegerField())
+    for rows in pointing_rows():
+        total = total + _count(rows.of_any(session_ids))
+    # Any one row carries the sum: the counts do not depend on it.
+    return WhatsAppSession.objects.filter(pk=session_ids[0]).values_list(total, flat=True).get()
+
+
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
     """What still points at `session` now, per part, in one query."""
     parts = {f"{ANNOTATION_PREFIX}{key}": expr for key, expr in _reference_subqueries().items()}

@@ -16,6 +16,7 @@ from scheduling.heartbeats import dispatcher_heartbeat_record
 from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
 from scheduling.selectors_attention import message_outcomes_per_hour
 from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import session_reference_counts
 from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
 
@@ -80,6 +81,10 @@ class TestContents:
         assert "<td>7</td>" in old_row  # what still points at the old session
         assert "2\xa0hours" in old_row  # how long it has been down
         assert response.context["held_count"] == 2  # the old session and the dropped phone
+        # In all, the rows each of the two sessions' own panel counts.
+        assert response.context["held_rows"] == sum(
+            sum(session_reference_counts(session).values()) for session in (scene.old, down)
+        )
         waiting = section(response, "waiting")
         assert str(down.pk)[:8] in waiting
         assert re.search(r'class="pending">2<', waiting)
@@ -267,7 +272,8 @@ class TestQueries:
         one = self.queries_for(client, 1)
         five = self.queries_for(client, 5)
         assert one == five
-        # Session, user, two for permissions, the user's organizations; sessions holding rows
-        # and their counts; waiting messages, their chains, their sessions; failed messages;
-        # the heartbeat; the chart.
-        assert five <= 13
+        # Session, user, two for permissions, the user's organizations; the sessions holding
+        # rows, the rows in all, the listed ones with their counts; the sessions sending through
+        # a down one, their waiting messages, those sessions; failed messages; the heartbeat;
+        # the chart.
+        assert five <= 14

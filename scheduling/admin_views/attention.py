@@ -34,8 +34,8 @@ def attention_urls(model_admin) -> list:
     return [path("attention/", view, name=URL_NAME)]
 
 
-def _sessions_list(sessions) -> str:
-    ids = ",".join(str(session.pk) for session in sessions)
+def _sessions_list(session_ids) -> str:
+    ids = ",".join(str(pk) for pk in session_ids)
     return (
         f"{reverse('admin:sessions_app_whatsappsession_changelist')}?{urlencode({'id__in': ids})}"
     )
@@ -66,13 +66,13 @@ def attention_view(model_admin, request: HttpRequest):
         "title": _("Needs attention"),
         "subtitle": None,
         "opts": model_admin.opts,
-        "held": held[:LIST_LIMIT],
-        "held_count": len(held),
-        "held_rows": sum(session.reference_count for session in held),
-        "held_url": _sessions_list(held[:100]) if held else None,
+        "held": held.listed,
+        "held_count": held.count,
+        "held_rows": held.rows,
+        "held_url": _sessions_list(held.ids[:100]) if held.ids else None,
         "waiting": waiting[:LIST_LIMIT],
         "waiting_count": sum(item.pending for item in waiting),
-        "waiting_url": _sessions_list([item.session for item in waiting][:100])
+        "waiting_url": _sessions_list([item.session.pk for item in waiting][:100])
         if waiting
         else None,
         "failed_recent": failed_recent[:LIST_LIMIT],
