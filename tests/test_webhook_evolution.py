@@ -1,6 +1,8 @@
 """Evolution API's webhook, /webhooks/evolution/: its bearer token, its bodies, its states."""
 
 import base64
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -30,13 +32,32 @@ def token(key: str = KEY, algorithm: str = "HS256", **changes) -> str:
     return jwt.encode(claims(**changes), key, algorithm=algorithm)
 
 
+def base64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def part(value: dict) -> str:
+    return base64url(json.dumps(value).encode())
+
+
 def unsigned_token() -> str:
     """`alg: none`, built by hand: PyJWT's decode must never accept it."""
-
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
     return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims())}."
+
+
+def hand_signed_token(
+    payload: dict | None = None, *, key: str = KEY, alg: str = "HS256", digest=hashlib.sha256
+) -> str:
+    """A JWT built from RFC 7519 with `hmac` alone, as Evolution's jsonwebtoken signs it."""
+    signing_input = f"{part({'alg': alg, 'typ': 'JWT'})}.{part(payload or claims())}"
+    signature = hmac.new(key.encode(), signing_input.encode(), digest).digest()
+    return f"{signing_input}.{base64url(signature)}"
+
+
+def with_payload(token: str, payload: dict) -> str:
+    """`token` with its claims replaced and its signature kept."""
+    header, _claims, signature = token.split(".")
+    return f"{header}.{part(payload)}.{signature}"
 
 
 def connection_update(instance: str, state: str, *, wuid: str | None = None, **data) -> dict:
@@ -132,6 +153,74 @@ class TestToken:
             response = client.post(URL, data=json.dumps(body), content_type="application/json")
         else:
             response = post(client, body, authorization=authorization)
+
+        assert response.status_code == HTTPStatus.UNAUTHORIZED
+        assert reason in response.json()["error"]
+        assert snapshot() == before
+
+    def test_a_token_signed_by_hand_with_the_key_is_accepted(self, client, session):
+        authorization = f"Bearer {hand_signed_token()}"
+        report = connection_update("aurora-2", "open", wuid=PHONE_JID)
+
+        response = post(client, report, authorization=authorization)
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        session.refresh_from_db()
+        assert session.status == "connected"
+
+    def test_a_token_a_few_seconds_past_its_expiry_is_accepted(self, client, session):
+        # Evolution's clock and ours disagree by a few seconds.
+        now = int(time.time())
+        late = hand_signed_token(claims(iat=now - 605, exp=now - 5))
+        report = connection_update("aurora-2", "open", wuid=PHONE_JID)
+        assert post(client, report, authorization=f"Bearer {late}").status_code == HTTPStatus.OK
+
+    @pytest.mark.parametrize(
+        ("forge", "reason"),
+        [
+            (lambda: hand_signed_token(key=KEY + "x"), "signature"),
+            (lambda: hand_signed_token(key=KEY[:-1]), "signature"),
+            (lambda: hand_signed_token(alg="HS512", digest=hashlib.sha512), "HS256"),
+            (lambda: hand_signed_token(alg="HS384", digest=hashlib.sha384), "HS256"),
+            (lambda: hand_signed_token(digest=hashlib.sha512), "signature"),
+            (lambda: hand_signed_token(digest=hashlib.sha1), "signature"),
+            (
+                lambda: with_payload(hand_signed_token(claims(action="login")), claims()),
+                "signature",
+            ),
+            (
+                lambda: with_payload(
+                    hand_signed_token(claims(iat=int(time.time()) - 1200, exp=int(time.time()))),
+                    claims(iat=int(time.time()) - 1200, exp=int(time.time()) + 3600),
+                ),
+                "signature",
+            ),
+            (lambda: hand_signed_token()[:-23], "signature"),  # its first 15 bytes
+            (
+                lambda: hand_signed_token(
+                    claims(iat=int(time.time()) - 900, exp=int(time.time()) - 300)
+                ),
+                "expired",
+            ),
+        ],
+        ids=[
+            "another-key",
+            "key-one-character-short",
+            "hs512",
+            "hs384",
+            "hs256-header-sha512-signature",
+            "sha1-signature",
+            "payload-changed",
+            "expiry-pushed-back",
+            "signature-halved",
+            "expired-past-the-leeway",
+        ],
+    )
+    def test_a_hand_built_forgery_is_401_and_changes_nothing(self, client, session, forge, reason):
+        before = snapshot()
+        report = connection_update("aurora-2", "open", wuid=PHONE_JID)
+
+        response = post(client, report, authorization=f"Bearer {forge()}")
 
         assert response.status_code == HTTPStatus.UNAUTHORIZED
         assert reason in response.json()["error"]
