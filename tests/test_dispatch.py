@@ -234,7 +234,32 @@ def test_expired_claims_are_taken_over_and_live_ones_are_not():
     assert (held.status, held.claimed_by) == (Status.SENDING, "alive")
 
 
-def test_an_outcome_is_not_written_once_another_dispatcher_took_the_claim():
+def test_an_outcome_is_not_written_once_another_dispatcher_claimed_the_row_again():
+    message = ScheduledWhatsAppMessageFactory()
+    now = timezone.now()
+    (claimed,), _ = claim_due_messages(worker="slow", options=UNPACED, now=now)
+    later = now + dt.timedelta(seconds=UNPACED.lease_seconds + 1)
+    (reclaimed,), _ = claim_due_messages(worker="fast", options=UNPACED, now=later)
+    assert reclaimed.id == claimed.id
+
+    # Still `sending`, now under fast's claim: only the claim tells the two apart.
+    written = record_outcomes(
+        [_Outcome(claimed.id, Status.SENT, 1, sent_at=later, gateway_message_id="slow-id")],
+        worker="slow",
+    )
+
+    assert written == 0
+    message.refresh_from_db()
+    assert (message.status, message.claimed_by, message.attempts) == (Status.SENDING, "fast", 0)
+    assert (message.gateway_message_id, message.sent_at) == ("", None)
+
+    fast = _Outcome(claimed.id, Status.SENT, 1, sent_at=later, gateway_message_id="fast-id")
+    assert record_outcomes([fast], worker="fast") == 1
+    message.refresh_from_db()
+    assert (message.status, message.gateway_message_id) == (Status.SENT, "fast-id")
+
+
+def test_an_outcome_is_not_written_once_another_dispatcher_finished_the_row():
     message = ScheduledWhatsAppMessageFactory()
     now = timezone.now()
     (claimed,), _ = claim_due_messages(worker="slow", options=UNPACED, now=now)
@@ -334,16 +359,18 @@ class TestPacing:
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
         assert min(gaps) >= self.INTERVAL
 
-        # Run the clock forward pass by pass, as a looping dispatcher would see it.
+        # Run the clock forward pass by pass, as a looping dispatcher would see it, and note
+        # each send at the clock of its pass (`sent_at` adds the real time the pass took).
+        sent_on_clock = [now]
         for _ in range(20):
             pending = ScheduledWhatsAppMessage.objects.filter(status=Status.PENDING)
             if not pending.exists():
                 break
             now = min(m.next_attempt_at for m in pending)
-            dispatch(self.options(), now=now)
-        sent_at = sorted(ScheduledWhatsAppMessage.objects.values_list("sent_at", flat=True))
-        assert len(locmem.outbox) == 5
-        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_at)]
+            result = dispatch(self.options(), now=now)
+            sent_on_clock += [now] * result.sent
+        assert len(locmem.outbox) == len(sent_on_clock) == 5
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(sent_on_clock)]
         assert min(gaps) >= self.INTERVAL
 
     def test_a_second_dispatcher_respects_the_first_ones_pace(self):
@@ -363,7 +390,7 @@ class TestPacing:
         for _ in range(3):
             ScheduledWhatsAppMessageFactory()
 
-        result = dispatch(self.options())
+        result = dispatch(self.options(), now=timezone.now())
 
         assert (result.sent, result.deferred) == (3, 0)
 
