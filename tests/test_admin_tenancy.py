@@ -3,11 +3,14 @@
 from http import HTTPStatus
 
 import pytest
+from django.contrib import admin
 from django.contrib.auth.models import Permission
+from django.test import RequestFactory
 from django.urls import reverse
 
-from scheduling.models import Workshop
-from sessions_app.models import WhatsAppSession
+from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
+from sessions_app.admin_tenancy import OrganizationScopedAdmin
+from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
 
@@ -286,3 +289,106 @@ def test_a_session_of_another_organization_is_absent_from_the_session_count(clie
         == WhatsAppSession.objects.filter(organization=ours.organization).count()
     )
     assert response.context["cl"].full_result_count == response.context["cl"].result_count
+
+
+# One row of a tenant per model whose admin is scoped, and the relation fields its forms offer
+# (add form, change form) that point at rows of a scoped admin.
+SCOPED_MODELS = {
+    Organization: (lambda t: t.organization, ["community_session"]),
+    WhatsAppSession: (lambda t: t.old, ["organization"]),
+    WhatsAppGroup: (lambda t: t.groups[0], ["session"]),
+    SessionMigration: (lambda t: t.old.migrations_out.get(), []),
+    Workshop: (lambda t: t.workshops[0], ["organization", "whatsapp_session"]),
+    Webinar: (lambda t: t.webinars[0], ["organization", "whatsapp_session"]),
+    NotificationCampaign: (lambda t: t.campaigns[0], ["organization", "session"]),
+    ScheduledWhatsAppMessage: (lambda t: t.pending_messages[0], ["group", "workshop", "webinar"]),
+}
+OBJECT_PERMISSIONS = ["has_view_permission", "has_change_permission", "has_delete_permission"]
+
+
+def every_permission_on_scoped_models() -> list[str]:
+    return [
+        f"{model._meta.app_label}.{action}_{model._meta.model_name}"
+        for model in SCOPED_MODELS
+        for action in ("add", "view", "change", "delete")
+    ]
+
+
+def request_of(user):
+    request = RequestFactory().get("/admin/")
+    request.user = user
+    return request
+
+
+def test_every_scoped_admin_is_checked_one_by_one():
+    scoped = {
+        model
+        for model, model_admin in admin.site._registry.items()
+        if isinstance(model_admin, OrganizationScopedAdmin)
+        and not model.__module__.startswith("tests.")  # the test settings' own app
+    }
+    assert scoped == set(SCOPED_MODELS)
+
+
+@pytest.mark.parametrize("model", SCOPED_MODELS, ids=lambda model: model.__name__)
+class TestObjectChecks:
+    """Each admin's own checks, called with a row its queryset would never hand it."""
+
+    def test_another_organizations_row_is_refused_by_every_object_permission(
+        self, two_tenants, model
+    ):
+        ours, theirs = two_tenants
+        row_of, _fields = SCOPED_MODELS[model]
+        user = staff_member(ours.organization, permissions=every_permission_on_scoped_models())
+        request = request_of(user)
+        model_admin = admin.site._registry[model]
+
+        assert model_admin.has_view_permission(request) is True
+        assert model_admin.belongs_to_user(request, row_of(ours)) is True
+        assert model_admin.belongs_to_user(request, row_of(theirs)) is False
+        for name in OBJECT_PERMISSIONS:
+            check = getattr(model_admin, name)
+            # The same answer as for the model as a whole on one's own row; never on theirs.
+            assert check(request, row_of(ours)) == check(request), name
+            assert check(request, row_of(theirs)) is False, name
+
+    def test_a_member_of_both_organizations_and_a_superuser_may(self, two_tenants, model):
+        ours, theirs = two_tenants
+        row_of, _fields = SCOPED_MODELS[model]
+        member = staff_member(
+            ours.organization,
+            theirs.organization,
+            permissions=every_permission_on_scoped_models(),
+        )
+        superuser = factories.UserFactory(is_superuser=True)
+        model_admin = admin.site._registry[model]
+
+        for user in (member, superuser):
+            request = request_of(user)
+            assert model_admin.belongs_to_user(request, row_of(theirs)) is True
+            for name in OBJECT_PERMISSIONS:
+                check = getattr(model_admin, name)
+                assert check(request, row_of(theirs)) == check(request), (user, name)
+
+    def test_the_forms_offer_only_rows_of_ones_own_organizations(self, two_tenants, model):
+        ours, theirs = two_tenants
+        row_of, expected_fields = SCOPED_MODELS[model]
+        user = staff_member(ours.organization, permissions=every_permission_on_scoped_models())
+        request = request_of(user)
+        model_admin = admin.site._registry[model]
+
+        checked = set()
+        for obj in (None, row_of(ours)):
+            form = model_admin.get_form(request, obj, change=obj is not None)
+            for name, field in form.base_fields.items():
+                if not hasattr(field, "queryset"):
+                    continue
+                related_admin = admin.site._registry.get(field.queryset.model)
+                path = getattr(related_admin, "organization_field", None)
+                if path is None:
+                    continue
+                choices = field.queryset
+                assert not choices.filter(**{path: theirs.organization.pk}).exists(), name
+                assert choices.filter(**{path: ours.organization.pk}).exists(), name
+                checked.add(name)
+        assert checked == set(expected_fields)

@@ -269,6 +269,30 @@ class TestRefusals:
         assert database_state() == before
         assert waha.requests == []
 
+    def test_a_predecessor_of_another_organization_does_not_exist(self, waha, client, scene):
+        # A member of both organizations sees both sessions, yet a phone of one never takes
+        # over the references of the other's.
+        elsewhere = dropped_phone(factories.OrganizationFactory(), phone_number=OTHER_PHONE)
+        member = staff_member(
+            scene.organization, elsewhere.organization, permissions=PAIRING_PERMISSIONS
+        )
+        client.force_login(member)
+        session = pairing_start(organization=scene.organization, predecessor=scene.old)
+        before = database_state()
+
+        for name in ("pairing", "pairing_status", "pairing_qr"):
+            own = session_url(name, session.pk, f"predecessor={scene.old.pk}")
+            assert client.get(own).status_code == HTTPStatus.OK, name
+            theirs = session_url(name, session.pk, f"predecessor={elsewhere.old.pk}")
+            assert client.get(theirs).status_code == HTTPStatus.NOT_FOUND, name
+        answer = client.post(
+            session_url("pairing_code", session.pk, f"predecessor={elsewhere.old.pk}"),
+            {"phone_number": PHONE},
+        )
+        assert answer.status_code == HTTPStatus.NOT_FOUND
+
+        assert database_state() == before
+
     def test_without_the_add_permission_nothing_is_paired(self, waha, client, scene):
         client.force_login(staff_member(scene.organization, permissions=STAFF_PERMISSIONS))
         before = database_state()
