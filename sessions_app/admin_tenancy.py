@@ -4,8 +4,8 @@ Every ModelAdmin of the project mixes in `OrganizationScopedAdmin` and names the
 model to `Organization`. The scoping happens in `get_queryset`, which Django's admin uses for the
 changelist, search, filters, the action queryset, change/delete/history pages and the
 autocomplete view, so a row of another organization behaves exactly like a row that does not
-exist. Foreign-key choices and the organization list filter are narrowed the same way.
-Superusers see everything.
+exist. Foreign-key choices and the organization list filter are narrowed the same way, so a
+form can only save a row into one of the user's organizations. Superusers see everything.
 """
 
 import contextlib
@@ -13,7 +13,7 @@ import contextlib
 from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.utils import get_fields_from_path
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
@@ -128,6 +128,9 @@ class OrganizationScopedAdmin:
         )
 
     # Per-object permissions ----------------------------------------------------------------
+    # Asked about rows that did not come through `get_queryset` too: Django's delete summary
+    # asks each related model's admin about every row a delete would cascade to, and views
+    # of our own ask before acting on a row they looked up.
 
     def has_view_permission(self, request, obj=None):
         return super().has_view_permission(request, obj) and self.belongs_to_user(request, obj)
@@ -137,11 +140,6 @@ class OrganizationScopedAdmin:
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and self.belongs_to_user(request, obj)
-
-    def save_model(self, request, obj, form, change):
-        if not self.belongs_to_user(request, obj):
-            raise PermissionDenied("This row belongs to an organization you are not a member of.")
-        super().save_model(request, obj, form, change)
 
     def belongs_to_user(self, request: HttpRequest, obj) -> bool:
         """Whether `obj` (None: the model as a whole) is in one of the user's organizations."""
