@@ -15,7 +15,6 @@ from django.utils.html import format_html
 
 from sessions_app.admin.counts import count_labels, count_list, summarize_counts
 from sessions_app.admin.display import admin_change_link, templates_for
-from sessions_app.admin_tenancy import scope_to_user_organizations
 from sessions_app.forms import MoveReferencesForm
 from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.services.migration import (
@@ -161,13 +160,10 @@ class MoveReferencesActions:
         )
 
     def connected_sessions(self, request, organization):
-        return scope_to_user_organizations(
-            WhatsAppSession.objects.filter(
-                organization=organization, status=WhatsAppSession.Status.CONNECTED
-            ).order_by("-connected_at", "-created_at"),
-            self.organization_field,
-            request.user,
-        )
+        # `organization` is the selected sessions', which the action's queryset scoped already.
+        return WhatsAppSession.objects.filter(
+            organization=organization, status=WhatsAppSession.Status.CONNECTED
+        ).order_by("-connected_at", "-created_at")
 
     @staticmethod
     def likely_target(sources, targets):
