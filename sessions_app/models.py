@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.fields import E164PhoneNumberField, JSONTypeOf
 from sessions_app.gateway.base import GATEWAY_NAME_KEYS
@@ -165,10 +166,13 @@ class WhatsAppGroup(models.Model):
         WhatsAppSession, on_delete=models.PROTECT, related_name="groups", db_index=False
     )
     group_jid = models.CharField(
-        max_length=100, help_text="The group's WhatsApp id, e.g. 120363012345678901@g.us."
+        _("group JID"),
+        max_length=100,
+        help_text="The group's WhatsApp id, e.g. 120363012345678901@g.us.",
     )
     name = models.CharField(max_length=200, blank=True)
     is_active = models.BooleanField(
+        _("active"),
         default=True,
         help_text="Inactive groups are kept as history of an earlier session.",
     )
