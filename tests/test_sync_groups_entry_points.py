@@ -5,6 +5,7 @@ import uuid
 from http import HTTPStatus
 
 import pytest
+from django.contrib.messages import get_messages
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
@@ -146,10 +147,16 @@ class TestAdminAction:
         response = self.post(admin_client, ok, failing, disconnected)
 
         assert response.status_code == HTTPStatus.OK
-        page = response.content.decode()
-        assert "groups synced (created 1)" in page
-        assert f"Groups of session {failing.pk} were not synced: The gateway timed out." in page
-        assert "Skipped 1 session(s) that are superseded or not connected." in page
+        notes = {str(m): m.level_tag for m in get_messages(response.wsgi_request)}
+        assert notes[f"{ok}: groups synced (created 1)."] == "success"
+        assert (
+            notes[
+                f"{failing}: Groups of session {failing.pk} were not synced: The gateway timed out."
+            ]
+            == "error"
+        )
+        # Nothing was done for it: a warning, not a green success.
+        assert notes["Skipped 1 session that is superseded or not connected."] == "warning"
         assert list(WhatsAppGroup.objects.values_list("session_id", "name")) == [(ok.pk, "Turma A")]
 
     def test_staff_sync_only_their_organizations_sessions(self, client, gateway_groups):

@@ -9,6 +9,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext, ngettext
 
 from sessions_app.admin.audit_rows import listed_rows
 from sessions_app.admin.counts import count_list, summarize_counts
@@ -99,13 +100,18 @@ class UndoFromAuditMixin:
     @staticmethod
     def undo_message(result: UndoResult) -> str:
         left = (
-            f"; {result.left_count} row(s) changed since stay where they are"
+            ngettext(
+                "; %(count)d row changed since stays where it is",
+                "; %(count)d rows changed since stay where they are",
+                result.left_count,
+            )
+            % {"count": result.left_count}
             if result.left_count
             else ""
         )
         return format_html(
-            "Undone: moved back {}{} ({}).",
+            gettext("Undone: moved back {}{} ({})."),
             summarize_counts(result.counts),
             left,
-            admin_change_link(result.undo, "audit entry of the undo"),
+            admin_change_link(result.undo, gettext("audit entry of the undo")),
         )

@@ -35,7 +35,7 @@ def test_staff_undo_a_migration_after_a_preview(page, log_in, screenshot):
     page.click("#confirm-undo")
     success = page.locator(".messagelist .success")
     expect(success).to_contain_text("Undone: moved back Workshops: 2")
-    expect(success).to_contain_text("1 row(s) changed since stay where they are")
+    expect(success).to_contain_text("1 row changed since stays where it is")
     expect(page.locator(".field-undo_link")).to_contain_text("Undone by")
     expect(page.locator("#undo-migration")).to_have_count(0)
 
