@@ -74,6 +74,9 @@ class OrganizationScopedAdmin:
     organization_field: str = "organization"
     # Help texts for form fields whose model field has none, keyed by field name.
     help_texts: dict[str, str] = {}
+    # The list columns that name a row's organization: left out for staff of one organization,
+    # on whose lists every row would show the same name.
+    organization_columns: tuple[str, ...] = ("organization",)
 
     # Scoping -------------------------------------------------------------------------------
 
@@ -114,6 +117,12 @@ class OrganizationScopedAdmin:
         return super().lookup_allowed(lookup, value, request)
 
     # Lists ---------------------------------------------------------------------------------
+
+    def get_list_display(self, request):
+        list_display = super().get_list_display(request)
+        if sees_several_organizations(request):
+            return list_display
+        return [column for column in list_display if column not in self.organization_columns]
 
     @admin.display(description=mark_safe('<input type="checkbox" id="action-toggle">'))
     def action_checkbox(self, obj):
@@ -185,6 +194,11 @@ def organization_id_of(obj, organization_field: str):
         if obj is None:
             return None
     return getattr(obj, f"{last}_id", None)
+
+
+def sees_several_organizations(request: HttpRequest) -> bool:
+    """Whether the request user's lists can hold rows of more than one organization."""
+    return request.user.is_superuser or len(user_organization_id_set(request)) > 1
 
 
 def user_organization_id_set(request: HttpRequest) -> set:

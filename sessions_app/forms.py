@@ -2,17 +2,24 @@
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils import formats, timezone
+from django.utils.translation import gettext
 
 from sessions_app.models import Organization, WhatsAppSession
 
 
 class TargetSessionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, session: WhatsAppSession) -> str:
+        """`+5511987654321 · connected 2026-11-25 15:59 · 6858c66b`: the short id the lists
+        show, the time in the project's format and the staff member's time zone."""
         connected = (
-            f"connected {session.connected_at:%Y-%m-%d %H:%M}" if session.connected_at else ""
+            gettext("connected %(when)s")
+            % {"when": formats.localize(timezone.template_localtime(session.connected_at))}
+            if session.connected_at
+            else ""
         )
-        phone = session.phone_number or "no phone yet"
-        return " · ".join(part for part in (phone, connected, str(session.id)) if part)
+        phone = session.phone_number or gettext("no phone yet")
+        return " · ".join(part for part in (phone, connected, str(session.id)[:8]) if part)
 
 
 class MoveReferencesForm(forms.Form):

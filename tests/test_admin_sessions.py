@@ -56,10 +56,8 @@ class TestSessionsList:
         response = client.get(SESSIONS)
         html = response.content.decode()
         for heading in (
-            "Organization",
             "Phone number",
             "Status",
-            "Created",
             "Connected",
             "Disconnected",
             "Superseded by",
@@ -69,7 +67,9 @@ class TestSessionsList:
         rows = {str(s.pk): s for s in response.context["cl"].result_list}
         assert rows[str(scene.old.pk)].reference_count == 7
         assert rows[str(scene.new.pk)].reference_count == 0
-        assert f'<a href="{session_url(scene.new)}">{scene.new}</a>' in html
+        # The successor as the short id the list shows, whole on hover.
+        short = str(scene.new.pk)[:8]
+        assert f'<a href="{session_url(scene.new)}" title="{scene.new}">{short}</a>' in html
         filters = {spec.title for spec in response.context["cl"].filter_specs}
         assert "status" in filters
 
@@ -144,14 +144,32 @@ class TestSessionsList:
         in_use = offered(organization__id__exact=str(last.pk))
         assert in_use == [*(f"Org {n:03d}" for n in range(100)), "Org 119"]
 
-    def test_columns_sort_where_an_index_backs_them(self, client):
-        scene = reconnected_phone()
-        client.force_login(staff_member(scene.organization))
-        html = client.get(SESSIONS).content.decode()
-        for column in ("short_id", "phone_number", "created", "connected", "disconnected"):
+    def test_columns_sort_where_an_index_backs_them(self, admin_client):
+        reconnected_phone()
+        html = admin_client.get(SESSIONS).content.decode()
+        for column in ("short_id", "phone_number", "connected", "disconnected"):
             assert f'class="sortable column-{column}' in html
-        for column in ("reference_count", "organization_name", "status_name", "superseded_by_link"):
+        for column in (
+            "reference_count",
+            "organization_name",
+            "status_name",
+            "superseded_by_short",
+        ):
             assert f'class="column-{column}"' in html
+
+    def test_the_organization_column_is_for_those_who_see_several(self, client, admin_client):
+        scene = reconnected_phone()
+        other = factories.OrganizationFactory()
+        factories.WhatsAppSessionFactory(organization=other)
+
+        def columns(client):
+            return client.get(SESSIONS).context["cl"].list_display
+
+        client.force_login(staff_member(scene.organization))
+        assert "organization_name" not in columns(client)
+        client.force_login(staff_member(scene.organization, other))
+        assert columns(client)[-1] == "organization_name"
+        assert columns(admin_client)[-1] == "organization_name"
 
 
 class TestWhatPointsAtASession:

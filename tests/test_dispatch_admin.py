@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 import pytest
 from django.contrib import messages
+from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from scheduling.models import ScheduledWhatsAppMessage
@@ -54,7 +55,7 @@ def test_retry_now_requeues_the_selected_failed_messages(admin_client):
     assert sent.status == Status.SENT
     assert [(m.level, str(m)) for m in response.context["messages"]] == [
         (messages.SUCCESS, "1 failed message will be sent on the next pass."),
-        (messages.INFO, "1 selected message had not failed and was left alone."),
+        (messages.WARNING, "1 selected message had not failed and was left alone."),
     ]
 
 
@@ -116,4 +117,5 @@ def test_refresh_status_from_gateway_action(admin_client):
     assert response.status_code == HTTPStatus.OK
     session.refresh_from_db()
     assert (session.status, session.phone_number) == ("connected", "+5511987654321")
-    assert "Refreshed 1 session(s)" in response.content.decode()
+    notes = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+    assert notes == [("success", "Refreshed 1 session from the gateway.")]

@@ -4,10 +4,12 @@ import contextlib
 
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.audit_rows import listed_rows, moved_rows
 from sessions_app.admin.counts import summarize_counts
-from sessions_app.admin.display import admin_change_link, short_datetime
+from sessions_app.admin.display import admin_change_link, short_datetime, short_id_of
+from sessions_app.admin.search import PhoneSearchAdmin
 from sessions_app.admin.undo import UndoFromAuditMixin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
 from sessions_app.models import SessionMigration
@@ -15,7 +17,9 @@ from sessions_app.references import count_keys
 
 
 @admin.register(SessionMigration)
-class SessionMigrationAdmin(UndoFromAuditMixin, OrganizationScopedAdmin, admin.ModelAdmin):
+class SessionMigrationAdmin(
+    UndoFromAuditMixin, PhoneSearchAdmin, OrganizationScopedAdmin, admin.ModelAdmin
+):
     """The audit: read-only and append-only for everyone, superusers included. An entry can be
     undone (which appends an entry of its own)."""
 
@@ -30,6 +34,7 @@ class SessionMigrationAdmin(UndoFromAuditMixin, OrganizationScopedAdmin, admin.M
     list_filter = ["trigger", "organization"]
     list_select_related = ["organization", "actor", "old_session", "new_session", "undone_by"]
     search_fields = ["old_session__phone_number", "new_session__phone_number", "id"]
+    phone_search_fields = ("old_session__phone_number", "new_session__phone_number")
     date_hierarchy = "created_at"
     fields = [
         "created_at",
@@ -64,12 +69,19 @@ class SessionMigrationAdmin(UndoFromAuditMixin, OrganizationScopedAdmin, admin.M
             return "-" if migration.trigger != SessionMigration.Trigger.AUTOMATIC else "(automatic)"
         return migration.actor.get_username()
 
-    @admin.display(description="Old → new")
+    @admin.display(description=_("Old → new"))
     def old_to_new(self, migration):
+        """`e553e3e7 → 6858c66b` over the phone (both when they differ): short enough for the
+        list to fit beside the sidebar, each session whole on hover."""
+        old, new = migration.old_session, migration.new_session
+        phones = old.phone_number or "-"
+        if new.phone_number != old.phone_number:
+            phones = f"{phones} → {new.phone_number or '-'}"
         return format_html(
-            "{} → {}",
-            admin_change_link(migration.old_session),
-            admin_change_link(migration.new_session),
+            '{} → {}<br><span class="quiet">{}</span>',
+            admin_change_link(old, short_id_of(old), title=str(old)),
+            admin_change_link(new, short_id_of(new), title=str(new)),
+            phones,
         )
 
     @admin.display(description="Old session")

@@ -3,6 +3,7 @@
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.text import Truncator
 
 
 def short_datetime(value) -> str:
@@ -20,9 +21,28 @@ def templates_for(opts, name: str) -> list[str]:
     ]
 
 
-def admin_change_link(obj, text=None) -> str:
+def short_id_of(obj) -> str:
+    """The first 8 characters of a row's id, as every list of the staff tools shows it."""
+    return str(obj.pk)[:8]
+
+
+def admin_change_link(obj, text=None, *, title: str = "") -> str:
+    """A link to `obj`'s admin page; `title` is shown on hover, e.g. the whole of a short text."""
     if obj is None:
         return "-"
     opts = obj._meta
     url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[obj.pk])
+    if title:
+        return format_html('<a href="{}" title="{}">{}</a>', url, title, text or obj)
     return format_html('<a href="{}">{}</a>', url, text or obj)
+
+
+def truncated(text: str, length: int, *, title: str = "") -> str:
+    """`text` cut to `length` characters (ending in "…"), on hover the whole of it, or `title`."""
+    text = " ".join((text or "").split())
+    if not text:
+        return "-"
+    shown = Truncator(text).chars(length)
+    if shown == text and not title:
+        return text
+    return format_html('<span title="{}">{}</span>', title or text, shown)
