@@ -12,6 +12,8 @@ from django.contrib.auth import get_permission_codename
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.counts import count_labels, count_list, summarize_counts
 from sessions_app.admin.display import admin_change_link, templates_for
@@ -24,7 +26,7 @@ from sessions_app.services.migration import (
     migrate_session,
 )
 
-NOT_CONNECTED_TO_ADOPT = "Not connected: only a connected session adopts earlier ones."
+NOT_CONNECTED_TO_ADOPT = _("Not connected: only a connected session adopts earlier ones.")
 
 
 @dataclass
@@ -132,7 +134,20 @@ class MoveReferencesActions:
             form=form,
             previews=previews,
             needs_force=any(preview.needs_force for preview in previews),
+            nothing_to_confirm=self.nothing_to_confirm(previews, force=form.initial.get("force")),
             target_changed=target_changed,
+        )
+
+    @staticmethod
+    def nothing_to_confirm(previews: list[MovePreview], *, force: bool) -> str:
+        """Why confirming would move nothing at all, or "" when some session would move."""
+        if not previews or any(not p.refusal and (force or not p.needs_force) for p in previews):
+            return ""
+        if all(preview.refusal for preview in previews):
+            return gettext("Every selected session is refused: nothing would move.")
+        return gettext(
+            "Every selected session that could move needs “Force”: tick it and update the "
+            "preview to move them, or go back."
         )
 
     @admin.action(
@@ -215,7 +230,7 @@ class MoveReferencesActions:
                 )
                 continue
             self.log_move(request, result)
-            self.message_user(request, self.result_message(result), messages.SUCCESS)
+            self.message_user(request, self.result_message(result), self.result_level(result))
 
     def preview_adoption(self, request, session) -> AdoptPreview:
         if session.status != WhatsAppSession.Status.CONNECTED:
@@ -250,12 +265,15 @@ class MoveReferencesActions:
         if not results:
             self.message_user(
                 request,
-                format_html("{}: no earlier disconnected session of this phone to adopt.", session),
-                messages.INFO,
+                format_html(
+                    gettext("{}: no earlier disconnected session of this phone to adopt."),
+                    session,
+                ),
+                messages.WARNING,
             )
         for result in results:
             self.log_move(request, result)
-            self.message_user(request, self.result_message(result), messages.SUCCESS)
+            self.message_user(request, self.result_message(result), self.result_level(result))
 
     def log_move(self, request, result: MigrationResult) -> None:
         """Note the move in both sessions' admin history, next to their other changes."""
@@ -271,15 +289,20 @@ class MoveReferencesActions:
     def result_message(result: MigrationResult) -> str:
         if result.migration is None:
             return format_html(
-                "{} → {}: nothing pointed at it; nothing moved.", result.old, result.new
+                gettext("{} → {}: nothing pointed at it; nothing moved."), result.old, result.new
             )
         return format_html(
-            "{} → {}: moved {} ({}).",
+            gettext("{} → {}: moved {} ({})."),
             result.old,
             result.new,
             summarize_counts(result.counts),
-            admin_change_link(result.migration, "audit entry"),
+            admin_change_link(result.migration, gettext("audit entry")),
         )
+
+    @staticmethod
+    def result_level(result: MigrationResult) -> int:
+        """Success when something moved; a warning when nothing did."""
+        return messages.SUCCESS if result.migration is not None else messages.WARNING
 
     def _nothing_selected(self, request):
         # A crafted POST naming rows the user cannot see lands here: answer as Django does when
