@@ -11,6 +11,7 @@ from django.db.models import (
     Exists,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Value,
@@ -149,3 +150,11 @@ def moved_id_pages(
         )
         # Django has psycopg hand jsonb over as text.
         return {key: (total, json.loads(ids)) for key, total, ids in cursor.fetchall()}
+
+
+def audit_entry_count(sessions) -> int:
+    """How many entries of the migration audit name any of `sessions` (sessions or a queryset
+    of them), as the old session or the new."""
+    return SessionMigration.objects.filter(
+        Q(old_session__in=sessions) | Q(new_session__in=sessions)
+    ).count()

@@ -1,7 +1,9 @@
 """WhatsApp sessions: the list, a session's page and its actions."""
 
 from django.contrib import admin
+from django.contrib.admin.actions import delete_selected
 from django.contrib.admin.views.main import ChangeList
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.display import admin_change_link, short_datetime, short_id_of
@@ -17,8 +19,12 @@ from sessions_app.admin.timeline import phone_number as phone_timeline_link
 from sessions_app.admin.timeline import timeline_urls
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
 from sessions_app.forms import WhatsAppSessionAdminForm
-from sessions_app.models import WhatsAppSession
-from sessions_app.selectors import phone_change_of, reference_counts_by_session
+from sessions_app.models import SessionMigration, WhatsAppSession
+from sessions_app.selectors import (
+    audit_entry_count,
+    phone_change_of,
+    reference_counts_by_session,
+)
 
 
 class SessionChangeList(ChangeList):
@@ -164,3 +170,39 @@ class WhatsAppSessionAdmin(
             context["phone_change"] = phone_change_of(obj)
             context["can_migrate"] = self.has_migrate_permission(request)
         return super().render_change_form(request, context, add, change, form_url, obj)
+
+    # Deleting ------------------------------------------------------------------------------
+    # The audit is kept for good: nobody may delete its entries, superusers included, so a
+    # session an entry names cannot be deleted. The delete pages say so, instead of listing the
+    # audit among the permissions the user lacks.
+
+    def get_deleted_objects(self, objs, request):
+        deleted, model_count, perms_needed, protected = super().get_deleted_objects(objs, request)
+        perms_needed.discard(SessionMigration._meta.verbose_name)
+        return deleted, model_count, perms_needed, protected
+
+    def delete_view(self, request, object_id, extra_context=None):
+        response = super().delete_view(request, object_id, extra_context)
+        return _with_audit_entry_count(response, lambda context: [context["object"]])
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if "delete_selected" in actions:
+            _func, name, description = actions["delete_selected"]
+            actions["delete_selected"] = (delete_selected_sessions, name, description)
+        return actions
+
+
+def delete_selected_sessions(modeladmin, request, queryset):
+    """Django's "Delete selected" action, saying when the audit keeps the sessions."""
+    response = delete_selected(modeladmin, request, queryset)
+    return _with_audit_entry_count(response, lambda context: context["queryset"])
+
+
+def _with_audit_entry_count(response, sessions_of):
+    """A delete confirmation refused because of protected rows, with the number of audit entries
+    among them (`audit_entry_count`) for the page to say why."""
+    context = getattr(response, "context_data", None)
+    if isinstance(response, TemplateResponse) and context and context.get("protected"):
+        context["audit_entry_count"] = audit_entry_count(sessions_of(context))
+    return response
