@@ -231,14 +231,19 @@ class TestMigrationSearch:
         assert listed(admin_client.get(MIGRATIONS, {"q": "+55 11 91111-2222"})) == set()
 
 
+def another_phones_old_session(scene) -> WhatsAppSession:
+    """A disconnected session of another phone: moving it to `scene.new` needs Force."""
+    return factories.WhatsAppSessionFactory(
+        organization=scene.organization,
+        phone_number="+5511944443333",
+        status=WhatsAppSession.Status.DISCONNECTED,
+    )
+
+
 class TestMoveConfirmation:
     def test_the_confirm_button_waits_for_force_when_every_session_needs_it(self, client):
         scene = reconnected_phone()
-        other_phone = factories.WhatsAppSessionFactory(
-            organization=scene.organization,
-            phone_number="+5511944443333",
-            status=WhatsAppSession.Status.DISCONNECTED,
-        )
+        other_phone = another_phones_old_session(scene)
         factories.WorkshopFactory(organization=scene.organization, whatsapp_session=other_phone)
         client.force_login(staff_member(scene.organization))
         selected = {"action": "move_references", "_selected_action": [str(other_phone.pk)]}
@@ -258,11 +263,7 @@ class TestMoveConfirmation:
 
     def test_the_button_is_enabled_when_some_session_moves_without_force(self, client):
         scene = reconnected_phone()
-        other_phone = factories.WhatsAppSessionFactory(
-            organization=scene.organization,
-            phone_number="+5511944443333",
-            status=WhatsAppSession.Status.DISCONNECTED,
-        )
+        other_phone = another_phones_old_session(scene)
         client.force_login(staff_member(scene.organization))
         preview = client.post(
             SESSIONS,

@@ -74,9 +74,9 @@ def assert_inside(page, selector: str, name: str) -> dict:
     return widest
 
 
-def assert_columns_inside(page, columns: dict[str, str]) -> dict[str, float]:
-    """`columns` maps a list column's name (its CSS class) to its heading; returns where each
-    ends. Also checks the sidebar is open and the page does not scroll sideways."""
+def assert_columns_inside(page, columns: dict[str, str]) -> None:
+    """`columns` maps a list column's name (its CSS class) to its heading. Also checks the
+    sidebar is open and the page does not scroll sideways; prints where each column ends."""
     expect(page.locator("#nav-sidebar")).to_be_visible()
     ends = {}
     for column, heading in columns.items():
@@ -89,7 +89,7 @@ def assert_columns_inside(page, columns: dict[str, str]) -> dict[str, float]:
     assert page.evaluate("document.documentElement.scrollWidth") <= WIDTH
     box = page.locator("#changelist-form .results").bounding_box()
     ends["(the list's box ends at)"] = box["x"] + box["width"]
-    return ends
+    print(f"{page.url} at {WIDTH} px, sidebar open, columns end at: {ends}")
 
 
 @pytest.fixture
@@ -136,13 +136,17 @@ def aurora():
     return scene
 
 
-def test_the_sessions_list_fits(page, log_in, aurora):
+@pytest.fixture
+def as_staff(log_in, aurora):
+    """Signed in as a staff member of Aurora's organization."""
     staff_member(aurora.organization, username="marina.souza")
     log_in("marina.souza", PASSWORD)
 
+
+def test_the_sessions_list_fits(page, as_staff, aurora):
     page.goto(SESSIONS)
     expect(page.locator("#result_list tbody tr")).to_have_count(3)
-    ends = assert_columns_inside(
+    assert_columns_inside(
         page,
         {
             "short_id": "Session",
@@ -154,7 +158,6 @@ def test_the_sessions_list_fits(page, log_in, aurora):
             "reference_count": "Rows pointing here",
         },
     )
-    print(f"sessions list at {WIDTH} px, sidebar open, columns end at: {ends}")
     superseded = page.locator("#result_list tbody tr").filter(
         has=page.locator(f"input[value='{aurora.first.pk}']")
     )
@@ -180,9 +183,7 @@ def test_the_sessions_list_keeps_its_essential_columns_for_a_superuser(page, log
     )
 
 
-def test_the_messages_list_fits_and_says_what_it_is_filtered_by(page, log_in, screenshot, aurora):
-    staff_member(aurora.organization, username="marina.souza")
-    log_in("marina.souza", PASSWORD)
+def test_the_messages_list_fits_and_says_what_it_is_filtered_by(page, as_staff, screenshot, aurora):
 
     page.goto(f"{SESSIONS}{aurora.old.pk}/change/")
     page.locator("#session-references tr", has_text="Pending messages").get_by_role("link").click()
@@ -192,7 +193,7 @@ def test_the_messages_list_fits_and_says_what_it_is_filtered_by(page, log_in, sc
 
     page.goto("/admin/scheduling/scheduledwhatsappmessage/?points_at=disconnected")
     expect(summary).to_contain_text("pointing at a disconnected or superseded session")
-    ends = assert_columns_inside(
+    assert_columns_inside(
         page,
         {
             "send_at": "Send at",
@@ -204,7 +205,6 @@ def test_the_messages_list_fits_and_says_what_it_is_filtered_by(page, log_in, sc
             "error": "Last error",
         },
     )
-    print(f"messages list at {WIDTH} px, sidebar open, columns end at: {ends}")
     failed = page.locator("#result_list tbody tr", has_text="Failed")
     expect(failed.locator("td.field-error span")).to_have_attribute(
         "title", ScheduledWhatsAppMessage.objects.get(status=Status.FAILED).last_error
@@ -215,14 +215,12 @@ def test_the_messages_list_fits_and_says_what_it_is_filtered_by(page, log_in, sc
     expect(page.locator("#filter-summary")).to_have_count(0)
 
 
-def test_the_migrations_list_fits(page, log_in, aurora):
+def test_the_migrations_list_fits(page, as_staff, aurora):
     migrate_session(aurora.old, aurora.new, trigger=SessionMigration.Trigger.ADMIN)
-    staff_member(aurora.organization, username="marina.souza")
-    log_in("marina.souza", PASSWORD)
 
     page.goto("/admin/sessions_app/sessionmigration/?q=%2B55+11+98765-4321")
     expect(page.locator("#result_list tbody tr")).to_have_count(2)
-    ends = assert_columns_inside(
+    assert_columns_inside(
         page,
         {
             "when": "When",
@@ -232,15 +230,12 @@ def test_the_migrations_list_fits(page, log_in, aurora):
             "counts_summary": "What moved",
         },
     )
-    print(f"migrations list at {WIDTH} px, sidebar open, columns end at: {ends}")
 
 
-def test_the_groups_list_fits(page, log_in, aurora):
-    staff_member(aurora.organization, username="marina.souza")
-    log_in("marina.souza", PASSWORD)
+def test_the_groups_list_fits(page, as_staff, aurora):
 
     page.goto("/admin/sessions_app/whatsappgroup/")
-    ends = assert_columns_inside(
+    assert_columns_inside(
         page,
         {
             "group_name": "Name",
@@ -250,19 +245,16 @@ def test_the_groups_list_fits(page, log_in, aurora):
             "created_at": "Created at",
         },
     )
-    print(f"groups list at {WIDTH} px, sidebar open, columns end at: {ends}")
     expect(page.locator("#changelist-filter")).to_contain_text("By status")
 
 
-def test_the_move_page_fits_and_waits_for_force(page, log_in, aurora):
+def test_the_move_page_fits_and_waits_for_force(page, as_staff, aurora):
     other_phone = factories.WhatsAppSessionFactory(
         organization=aurora.organization,
         phone_number="+5511944443333",
         status=WhatsAppSession.Status.DISCONNECTED,
     )
     factories.WorkshopFactory(organization=aurora.organization, whatsapp_session=other_phone)
-    staff_member(aurora.organization, username="marina.souza")
-    log_in("marina.souza", PASSWORD)
 
     def open_move(*sessions):
         page.goto(SESSIONS)
@@ -289,9 +281,7 @@ def test_the_move_page_fits_and_waits_for_force(page, log_in, aurora):
     assert_inside(page, "#move-preview tr > :last-child", "Result")
 
 
-def test_the_adopt_preview_fits(page, log_in, aurora):
-    staff_member(aurora.organization, username="marina.souza")
-    log_in("marina.souza", PASSWORD)
+def test_the_adopt_preview_fits(page, as_staff, aurora):
 
     page.goto(SESSIONS)
     page.locator(f"input[name=_selected_action][value='{aurora.new.pk}']").check()
