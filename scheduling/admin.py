@@ -1,6 +1,5 @@
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
@@ -9,12 +8,12 @@ from django.utils.translation import ngettext
 from scheduling.admin_views.attention import attention_urls
 from scheduling.forms import CampaignForm, EventForm, ScheduledMessageForm
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
-from scheduling.selectors import sending_sessions_for
 from scheduling.services import messages_retry_now
-from sessions_app.admin.display import truncated
+from sessions_app.admin.display import admin_change_link, short_id_of, truncated
 from sessions_app.admin.filters import GroupSessionListFilter, SessionListFilter
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
 from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import live_sessions_of
 from sessions_app.services.supersession import attach_to_live_sessions
 
 
@@ -124,14 +123,14 @@ class MessageKindFilter(admin.SimpleListFilter):
 
 
 class MessageChangeList(ChangeList):
-    """Reads the sending session of the messages on the page, in one query: the live end of
-    their event's session's chain, as the dispatcher resolves it."""
+    """Reads the sending session of the messages on the page: the live end of their event's
+    session's chain, as the dispatcher resolves it, for the page's events at once."""
 
     def get_results(self, request):
         super().get_results(request)
         self.result_list = list(self.result_list)
         events = [message.event for message in self.result_list]
-        sending = sending_sessions_for(event.whatsapp_session_id for event in events if event)
+        sending = live_sessions_of(event.whatsapp_session_id for event in events if event)
         for message, event in zip(self.result_list, events, strict=True):
             message.sending_session = sending.get(event.whatsapp_session_id) if event else None
 
@@ -199,17 +198,13 @@ class ScheduledWhatsAppMessageAdmin(
         session = getattr(message, "sending_session", None)
         if session is None:
             return "-"
-        link = format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:sessions_app_whatsappsession_change", args=[session.id]),
-            str(session.id)[:8],
-        )
-        if session.is_connected:
+        link = admin_change_link(session, short_id_of(session), title=str(session))
+        if session.status == WhatsAppSession.Status.CONNECTED:
             return link
         return format_html(
             '{}<br><span class="session-down">{}</span>',
             link,
-            WhatsAppSession.Status(session.status).label.lower(),
+            str(session.get_status_display()).lower(),
         )
 
     @admin.display(description=_("last error"))

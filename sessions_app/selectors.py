@@ -20,6 +20,7 @@ from django.db.models.functions import Coalesce
 
 from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.references import pointing_rows
+from sessions_app.services.supersession import MAX_CHAIN
 
 # Parts are selected as `refs_<key>`, clear of the model's own field names.
 ANNOTATION_PREFIX = "refs_"
@@ -158,3 +159,27 @@ def audit_entry_count(sessions) -> int:
     return SessionMigration.objects.filter(
         Q(old_session__in=sessions) | Q(new_session__in=sessions)
     ).count()
+
+
+def live_sessions_of(session_ids) -> dict:
+    """Each of `session_ids` mapped to the session at the live end of its `superseded_by` chain
+    (itself when not superseded), on any database: one query per link of the longest chain,
+    one when none is superseded. A chain longer than `MAX_CHAIN` stops there."""
+    ids = {pk for pk in session_ids if pk is not None}
+    read: dict = {}
+    wanted = set(ids)
+    for _ in range(MAX_CHAIN + 1):
+        wanted -= read.keys()
+        if not wanted:
+            break
+        found = WhatsAppSession.objects.in_bulk(wanted)
+        read.update(found)
+        wanted = {session.superseded_by_id for session in found.values()} - {None}
+    ends = {}
+    for pk in ids:
+        session, links = read.get(pk), 0
+        while session is not None and session.superseded_by_id in read and links < MAX_CHAIN:
+            session, links = read[session.superseded_by_id], links + 1
+        if session is not None:
+            ends[pk] = session
+    return ends

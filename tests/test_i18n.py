@@ -130,11 +130,12 @@ class TestDates:
     agree."""
 
     @pytest.fixture
-    def sent_message(self, settings):
+    def retried_message(self, settings):
         settings.TIME_ZONE = "America/Sao_Paulo"
         return ScheduledWhatsAppMessageFactory(
-            status=ScheduledWhatsAppMessage.Status.SENT,
-            sent_at=dt.datetime(2026, 11, 25, 14, 23, tzinfo=dt.UTC),
+            status=ScheduledWhatsAppMessage.Status.PENDING,
+            attempts=1,
+            next_attempt_at=dt.datetime(2026, 11, 25, 14, 23, tzinfo=dt.UTC),
         )
 
     @pytest.mark.parametrize(
@@ -142,16 +143,17 @@ class TestDates:
         [("en", "2026-11-25 11:23 -03"), ("pt-BR", "25/11/2026 11:23 -03")],
     )
     def test_the_list_and_the_page_show_the_same_time_with_its_zone(
-        self, admin_client, sent_message, accept, shown
+        self, admin_client, retried_message, accept, shown
     ):
         listed = admin_client.get(reverse(MESSAGES), HTTP_ACCEPT_LANGUAGE=accept)
         page = admin_client.get(
-            reverse("admin:scheduling_scheduledwhatsappmessage_change", args=[sent_message.pk]),
+            reverse("admin:scheduling_scheduledwhatsappmessage_change", args=[retried_message.pk]),
             HTTP_ACCEPT_LANGUAGE=accept,
         )
 
         assert re.search(
-            rf'<td class="field-sent_at[^"]*">{re.escape(shown)}</td>', listed.content.decode()
+            rf'<td class="field-next_attempt_at[^"]*">{re.escape(shown)}</td>',
+            listed.content.decode(),
         )
         assert f'<div class="readonly">{shown}</div>' in page.content.decode()
 

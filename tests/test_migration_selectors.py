@@ -1,16 +1,20 @@
 """What still points at a session: the counts staff see before and after a move."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from sessions_app.models import Organization, WhatsAppGroup, WhatsAppSession
 from sessions_app.selectors import (
     holding_references,
+    live_sessions_of,
     reference_counts_by_session,
     session_reference_counts,
     with_reference_counts,
 )
 from sessions_app.services.migration import migrate_session
+from tests.factories import WhatsAppSessionFactory
 from tests.migration_helpers import give_references, new_then_old
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +122,21 @@ def test_counts_for_a_page_of_sessions_cost_one_query(django_assert_num_queries)
 
     assert counts == {old.pk: sum(session_reference_counts(old).values()), new.pk: 0}
     assert reference_counts_by_session([]) == {}
+
+
+def test_the_live_end_of_each_chain_one_query_per_link():
+    first = WhatsAppSessionFactory(status=WhatsAppSession.Status.DISCONNECTED)
+    second = WhatsAppSessionFactory(
+        organization=first.organization, status=WhatsAppSession.Status.DISCONNECTED
+    )
+    live = WhatsAppSessionFactory(organization=first.organization)
+    alone = WhatsAppSessionFactory()
+    WhatsAppSession.objects.filter(pk=first.pk).update(superseded_by=second)
+    WhatsAppSession.objects.filter(pk=second.pk).update(superseded_by=live)
+
+    with CaptureQueriesContext(connection) as queries:
+        ends = live_sessions_of([first.pk, alone.pk, None])
+
+    assert ends == {first.pk: live, alone.pk: alone}
+    assert len(queries) == 3  # the sessions, their successors, the successors' successors
+    assert live_sessions_of([second.pk, live.pk]) == {second.pk: live, live.pk: live}
