@@ -200,12 +200,6 @@ class PointingRows:
         """These rows for `session` (a session, its id or an `OuterRef` to one)."""
         return self.model._default_manager.filter(**{self.session_path: session}, **self.where)
 
-    def of_any(self, session_ids) -> models.QuerySet:
-        """These rows for any of `session_ids`."""
-        return self.model._default_manager.filter(
-            **{f"{self.session_path}__in": session_ids}, **self.where
-        )
-
 
 # This app's own foreign keys; each other app declares its own in its `references.py`.
 REFERENCES: tuple[Reference, ...] = (

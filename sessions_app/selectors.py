@@ -14,6 +14,7 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
+    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -76,15 +77,11 @@ def reference_counts_by_session(session_ids: list) -> dict:
 
 
 def reference_total(session_ids: list) -> int:
-    """Everything that points at any of `session_ids`, added up, in one query: a count per
-    table, each read through its index on the session, whatever the number of ids."""
+    """Everything that points at any of `session_ids`, added up, in one query."""
     if not session_ids:
         return 0
-    total = Value(0, output_field=IntegerField())
-    for rows in pointing_rows():
-        total = total + _count(rows.of_any(session_ids))
-    # Any one row carries the sum: the counts do not depend on it.
-    return WhatsAppSession.objects.filter(pk=session_ids[0]).values_list(total, flat=True).get()
+    sessions = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids))
+    return sessions.aggregate(total=Sum("reference_count"))["total"] or 0
 
 
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
