@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class DemoConfig(AppConfig):
@@ -6,5 +7,5 @@ class DemoConfig(AppConfig):
     none."""
 
     name = "demo"
-    verbose_name = "Demo data"
+    verbose_name = _("Demo data")
     default_auto_field = "django.db.models.BigAutoField"

@@ -1,5 +1,6 @@
 from django.db import models
 from django.db.models import Func
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.phones import normalize_phone_number
 
@@ -7,7 +8,7 @@ from sessions_app.phones import normalize_phone_number
 class E164PhoneNumberField(models.CharField):
     """A phone number stored in E.164, normalized on validation and on every save."""
 
-    description = "Phone number in E.164"
+    description = _("Phone number in E.164")
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("max_length", 20)

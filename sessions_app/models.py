@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.lookups import Exact
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from sessions_app.fields import E164PhoneNumberField, JSONTypeOf
@@ -13,20 +14,23 @@ from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 
 class Organization(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=200, help_text="Shown to staff in every list.")
+    name = models.CharField(_("name"), max_length=200, help_text=_("Shown to staff in every list."))
     community_session = models.ForeignKey(
         "sessions_app.WhatsAppSession",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="community_of",
-        help_text="The session that posts to the organization's WhatsApp community.",
+        verbose_name=_("community session"),
+        help_text=_("The session that posts to the organization's WhatsApp community."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         db_table = "organizations"
         ordering = ["name"]
+        verbose_name = _("organization")
+        verbose_name_plural = _("organizations")
 
     def __str__(self) -> str:
         return self.name
@@ -36,15 +40,23 @@ class OrganizationMembership(models.Model):
     """Staff see and act on the data of the organizations they belong to."""
 
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="organization_memberships"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="organization_memberships",
+        verbose_name=_("user"),
     )
     organization = models.ForeignKey(
-        Organization, on_delete=models.CASCADE, related_name="memberships"
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="memberships",
+        verbose_name=_("organization"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         db_table = "organization_memberships"
+        verbose_name = _("organization membership")
+        verbose_name_plural = _("organization memberships")
         constraints = [
             models.UniqueConstraint(
                 fields=["user", "organization"], name="organization_membership_unique"
@@ -52,31 +64,45 @@ class OrganizationMembership(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} in {self.organization}"
+        return gettext("%(user)s in %(organization)s") % {
+            "user": self.user,
+            "organization": self.organization,
+        }
 
 
 class WhatsAppSession(models.Model):
     class Status(models.TextChoices):
-        CONNECTING = "connecting", "Connecting"
-        CONNECTED = "connected", "Connected"
-        DISCONNECTED = "disconnected", "Disconnected"
+        CONNECTING = "connecting", pgettext_lazy("session status", "Connecting")
+        CONNECTED = "connected", pgettext_lazy("session status", "Connected")
+        DISCONNECTED = "disconnected", pgettext_lazy("session status", "Disconnected")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="whatsapp_sessions"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="whatsapp_sessions",
+        verbose_name=_("organization"),
     )
     phone_number = E164PhoneNumberField(
+        _("phone number"),
         null=True,
         blank=True,
-        help_text="The paired phone in E.164 (+5511999999999); empty until the gateway reports it.",
+        help_text=_(
+            "The paired phone in E.164 (+5511999999999); empty until the gateway reports it."
+        ),
     )
     status = models.CharField(
-        max_length=20, choices=Status.choices, default=Status.CONNECTING, db_index=True
+        _("status"),
+        max_length=20,
+        choices=Status.choices,
+        default=Status.CONNECTING,
+        db_index=True,
     )
     session_data = models.JSONField(
+        _("session data"),
         default=dict,
         blank=True,
-        help_text=(
+        help_text=_(
             "The gateway's handle for this session (its name there, e.g. "
             '{"session_name": "aurora-3f2a9c1d"}) and what the gateway told about it. '
             "Set by the product, never typed."
@@ -88,25 +114,28 @@ class WhatsAppSession(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="supersedes",
-        help_text="The newer session this one's references were moved to.",
+        verbose_name=_("superseded by"),
+        help_text=_("The newer session this one's references were moved to."),
     )
-    connected_at = models.DateTimeField(null=True, blank=True)
-    disconnected_at = models.DateTimeField(null=True, blank=True)
+    connected_at = models.DateTimeField(_("connected at"), null=True, blank=True)
+    disconnected_at = models.DateTimeField(_("disconnected at"), null=True, blank=True)
     last_report_at = models.DateTimeField(
+        _("last report at"),
         null=True,
         blank=True,
-        help_text=(
+        help_text=_(
             "When the last status report applied to this session was made: the gateway's event "
             "time where it signs one, else the time of receipt. Older reports change nothing."
         ),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:
         db_table = "whatsapp_sessions"
         ordering = ["-created_at"]
-        verbose_name = "WhatsApp session"
+        verbose_name = _("WhatsApp session")
+        verbose_name_plural = _("WhatsApp sessions")
         indexes = [
             models.Index(
                 fields=["organization", "phone_number", "status"],
@@ -136,12 +165,18 @@ class WhatsAppSession(models.Model):
             ),
         ]
         permissions = [
-            ("migrate_whatsappsession", "Can move references between WhatsApp sessions"),
+            ("migrate_whatsappsession", _("Can move references between WhatsApp sessions")),
         ]
 
     def __str__(self) -> str:
-        phone = self.phone_number or "no phone yet"
+        phone = self.phone_number or gettext("no phone yet")
         return f"{phone} · {self.get_status_display()} · {str(self.id)[:8]}"
+
+    @property
+    def status_in_sentence(self) -> str:
+        """The status as a sentence of the active language reads it: "session … is
+        disconnected", "a sessão … está desconectada"."""
+        return self.get_status_display().lower()
 
     @property
     def gateway_session_name(self) -> str | None:
@@ -163,25 +198,30 @@ class WhatsAppGroup(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # No index of its own: the unique (session, group_jid) index serves lookups by session.
     session = models.ForeignKey(
-        WhatsAppSession, on_delete=models.PROTECT, related_name="groups", db_index=False
+        WhatsAppSession,
+        on_delete=models.PROTECT,
+        related_name="groups",
+        db_index=False,
+        verbose_name=_("WhatsApp session"),
     )
     group_jid = models.CharField(
         _("group JID"),
         max_length=100,
-        help_text="The group's WhatsApp id, e.g. 120363012345678901@g.us.",
+        help_text=_("The group's WhatsApp id, e.g. 120363012345678901@g.us."),
     )
-    name = models.CharField(max_length=200, blank=True)
+    name = models.CharField(_("name"), max_length=200, blank=True)
     is_active = models.BooleanField(
         _("active"),
         default=True,
-        help_text="Inactive groups are kept as history of an earlier session.",
+        help_text=_("Inactive groups are kept as history of an earlier session."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         db_table = "whatsapp_groups"
         ordering = ["name"]
-        verbose_name = "WhatsApp group"
+        verbose_name = _("WhatsApp group")
+        verbose_name_plural = _("WhatsApp groups")
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "group_jid"], name="whatsapp_group_session_jid_unique"
@@ -195,11 +235,13 @@ class WhatsAppGroup(models.Model):
 class GatewayEvent(models.Model):
     """An event id a gateway sent, kept for a while so a redelivered event changes nothing."""
 
-    event_id = models.CharField(max_length=200, unique=True)
-    received_at = models.DateTimeField(db_index=True)
+    event_id = models.CharField(_("event id"), max_length=200, unique=True)
+    received_at = models.DateTimeField(_("received at"), db_index=True)
 
     class Meta:
         db_table = "gateway_events"
+        verbose_name = _("gateway event")
+        verbose_name_plural = _("gateway events")
 
     def __str__(self) -> str:
         return self.event_id
@@ -209,38 +251,51 @@ class SessionMigration(models.Model):
     """The audit of one move of references from an old session to a newer one."""
 
     class Trigger(models.TextChoices):
-        AUTOMATIC = "automatic", "Automatic"
-        ADMIN = "admin", "Admin"
-        COMMAND = "command", "Command"
-        UNDO = "undo", "Undo"
+        AUTOMATIC = "automatic", pgettext_lazy("migration trigger", "Automatic")
+        ADMIN = "admin", pgettext_lazy("migration trigger", "Admin")
+        COMMAND = "command", pgettext_lazy("migration trigger", "Command")
+        UNDO = "undo", pgettext_lazy("migration trigger", "Undo")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     organization = models.ForeignKey(
-        Organization, on_delete=models.PROTECT, related_name="session_migrations"
+        Organization,
+        on_delete=models.PROTECT,
+        related_name="session_migrations",
+        verbose_name=_("organization"),
     )
     old_session = models.ForeignKey(
-        WhatsAppSession, on_delete=models.PROTECT, related_name="migrations_out"
+        WhatsAppSession,
+        on_delete=models.PROTECT,
+        related_name="migrations_out",
+        verbose_name=_("old session"),
     )
     new_session = models.ForeignKey(
-        WhatsAppSession, on_delete=models.PROTECT, related_name="migrations_in"
+        WhatsAppSession,
+        on_delete=models.PROTECT,
+        related_name="migrations_in",
+        verbose_name=_("new session"),
     )
-    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    trigger = models.CharField(_("trigger"), max_length=20, choices=Trigger.choices)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="session_migrations",
+        verbose_name=_("actor"),
     )
-    forced = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    counts = models.JSONField(default=dict)
+    forced = models.BooleanField(_("forced"), default=False)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+    counts = models.JSONField(_("counts"), default=dict)
     # {"workshops": [id, ...], "groups_moved": [...], ...}: what moved, per table.
-    moved_ids = models.JSONField(default=dict)
+    moved_ids = models.JSONField(_("moved ids"), default=dict)
     # What else the move changed, so an undo can put it back: the sessions' `superseded_by` and
     # `updated_at` before, and the groups it activated.
     prior_state = models.JSONField(
-        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+        _("prior state"),
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, models.JSONField()),
     )
     # On an undo: the migration it reverts (which then shows "undone by" this one), and the rows
     # it left where they were, {count key: [{"id": ..., "reason": ...}, ...]}.
@@ -250,14 +305,20 @@ class SessionMigration(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="undone_by",
+        verbose_name=_("undoes"),
     )
     left_ids = models.JSONField(
-        default=dict, blank=True, db_default=models.Value({}, models.JSONField())
+        _("rows left"),
+        default=dict,
+        blank=True,
+        db_default=models.Value({}, models.JSONField()),
     )
 
     class Meta:
         db_table = "session_migrations"
         ordering = ["-created_at"]
+        verbose_name = _("session migration")
+        verbose_name_plural = _("session migrations")
         constraints = [
             models.CheckConstraint(
                 condition=~Q(old_session=models.F("new_session")),

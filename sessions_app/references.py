@@ -8,7 +8,7 @@ by the migration. For example, in `billing/references.py` and `polls/references.
 
     REFERENCES = (Reference("billing.Invoice.session", KeepHistory()),)
     REFERENCES = (
-        Reference("polls.Poll.session", Move("polls", "Open polls", where={"status": "open"})),
+        Reference("polls.Poll.session", Move("polls", _("Open polls"), where={"status": "open"})),
     )
 
 Every view of a session's references reads the declarations: the migration and its undo, the
@@ -40,10 +40,22 @@ from types import MappingProxyType
 from django.apps import apps
 from django.db import models
 from django.db.models.constants import LOOKUP_SEP
+from django.utils.functional import Promise
 from django.utils.module_loading import module_has_submodule
+from django.utils.translation import gettext_lazy as _
 
 SESSION_MODEL = "sessions_app.WhatsAppSession"
 GROUP_MODEL = "sessions_app.WhatsAppGroup"
+
+# What staff read: text, or text marked for translation (read in the staff member's language).
+Label = str | Promise
+
+# The default labels of a group reference's counts.
+_GROUPS_MOVED = _("Groups moved")
+_GROUPS_MERGED = _("Groups merged")
+_ACTIVE_GROUPS = _("Active groups")
+_REPOINTED_HOW = _("re-pointed to the new session's group")
+_FOLLOWED_HOW = _("with its group")
 
 
 @dataclass(frozen=True)
@@ -52,7 +64,7 @@ class Move:
     `label` names those rows for staff."""
 
     count_key: str
-    label: str
+    label: Label
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
 
 
@@ -64,10 +76,10 @@ class MergeGroups:
 
     moved_key: str
     merged_key: str
-    moved_label: str = "Groups moved"
-    merged_label: str = "Groups merged"
+    moved_label: Label = _GROUPS_MOVED
+    merged_label: Label = _GROUPS_MERGED
     active_key: str = "groups"
-    active_label: str = "Active groups"
+    active_label: Label = _ACTIVE_GROUPS
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,11 @@ class RepointOnMerge:
     keys as one column, `label`."""
 
     count_key: str
-    label: str
+    label: Label
     where: Mapping[str, object] = field(default_factory=lambda: MappingProxyType({}))
     followed_key: str = ""
-    repointed_how: str = "re-pointed to the new session's group"
-    followed_how: str = "with its group"
+    repointed_how: Label = _REPOINTED_HOW
+    followed_how: Label = _FOLLOWED_HOW
 
 
 @dataclass(frozen=True)
@@ -168,9 +180,9 @@ class CountColumn:
     """One column of a migration's counts as staff read them: `how` maps each count key the
     column adds up to how its rows moved ("" when the column has one key)."""
 
-    label: str
+    label: Label
     model_label: str
-    how: Mapping[str, str]
+    how: Mapping[str, Label]
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -187,7 +199,7 @@ class PointingRows:
     whose `session_path` leads to it. A move of the session takes exactly these."""
 
     key: str
-    label: str
+    label: Label
     model_label: str
     session_path: str
     where: Mapping[str, object]
@@ -205,7 +217,7 @@ class PointingRows:
 REFERENCES: tuple[Reference, ...] = (
     Reference(
         "sessions_app.Organization.community_session",
-        Move("organizations", "Community of organizations"),
+        Move("organizations", _("Community of organizations")),
     ),
     Reference("sessions_app.WhatsAppGroup.session", MergeGroups("groups_moved", "groups_merged")),
     Reference("sessions_app.WhatsAppSession.superseded_by", KeepHistory()),
