@@ -3,14 +3,10 @@ import uuid
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Coalesce
-from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-
-def _local_datetime(value) -> str:
-    """`value` as every page shows a date and time: in the staff's time zone, zone included."""
-    return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
+from sessions_app.dates import local_datetime
 
 
 class ScheduledEvent(models.Model):
@@ -206,7 +202,7 @@ class ScheduledWhatsAppMessage(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.body[:40]} @ {_local_datetime(self.send_at)}"
+        return f"{self.body[:40]} @ {local_datetime(self.send_at)}"
 
     @property
     def event(self):
@@ -255,4 +251,4 @@ class DispatcherHeartbeat(models.Model):
         verbose_name_plural = _("dispatcher heartbeats")
 
     def __str__(self) -> str:
-        return f"{self.dispatcher_id} @ {_local_datetime(self.last_pass_at)}"
+        return f"{self.dispatcher_id} @ {local_datetime(self.last_pass_at)}"

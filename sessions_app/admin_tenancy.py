@@ -20,10 +20,13 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from sessions_app.models import Organization, OrganizationMembership
 
-ORGANIZATION_HELP_TEXT = "The organization this row belongs to; only your own are listed."
+ORGANIZATION_HELP_TEXT = gettext_lazy(
+    "The organization this row belongs to; only your own are listed."
+)
 
 
 def staff_organization_ids(user) -> QuerySet:

@@ -2,19 +2,20 @@
 
 from django import forms
 from django.db.models import QuerySet
-from django.utils import formats, timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext
+from django.utils.translation import gettext_lazy as _
 
+from sessions_app.dates import local_datetime
 from sessions_app.models import Organization, WhatsAppSession
 
 
 class TargetSessionChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, session: WhatsAppSession) -> str:
-        """`+5511987654321 · connected 2026-11-25 15:59 · 6858c66b`: the short id the lists
+        """`+5511987654321 · connected 2026-11-25 15:59 -03 · 6858c66b`: the short id the lists
         show, the time in the project's format and the staff member's time zone."""
         connected = (
-            gettext("connected %(when)s")
-            % {"when": formats.localize(timezone.template_localtime(session.connected_at))}
+            pgettext("a session", "connected %(when)s")
+            % {"when": local_datetime(session.connected_at)}
             if session.connected_at
             else ""
         )
@@ -28,16 +29,16 @@ class MoveReferencesForm(forms.Form):
     target = TargetSessionChoiceField(
         queryset=WhatsAppSession.objects.none(),
         empty_label=None,
-        label="Move to",
-        help_text=(
+        label=_("Move to"),
+        help_text=_(
             "The connected session of the same organization that takes over every reference "
             "of the selected sessions."
         ),
     )
     force = forms.BooleanField(
         required=False,
-        label="Force",
-        help_text=(
+        label=_("Force"),
+        help_text=_(
             "Move even though the phone numbers differ or a selected session is still "
             "connected. Only for moving a number by hand; the automatic path never does this."
         ),
@@ -63,7 +64,7 @@ class OrganizationAdminForm(forms.ModelForm):
     def clean_community_session(self):
         session = self.cleaned_data.get("community_session")
         if session is not None and self.instance.pk and session.organization_id != self.instance.pk:
-            raise forms.ValidationError("Pick a session of this organization.")
+            raise forms.ValidationError(_("Pick a session of this organization."))
         return session
 
 
@@ -74,7 +75,7 @@ class WhatsAppSessionAdminForm(forms.ModelForm):
         model = WhatsAppSession
         fields = ["organization"]
         help_texts = {
-            "organization": (
+            "organization": _(
                 "The organization the session sends for; fixed once the session exists."
             ),
         }

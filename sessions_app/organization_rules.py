@@ -6,22 +6,31 @@ functions below first, so staff read a reason instead of a database error.
 
 from __future__ import annotations
 
-# Each query lists (table, row id, reason) for the rows that break the rule.
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+# Why a row breaks the rule, by the key its query below reports.
+_REASONS = {
+    "session": _("its session belongs to another organization"),
+    "community_session": _("its community session belongs to another organization"),
+    "group_and_event": _("its group and its workshop or webinar belong to different organizations"),
+}
+
+# Each query lists (table, row id, reason key) for the rows that break the rule.
 _CROSS_ORGANIZATION_QUERIES = [
-    """SELECT 'workshops', w.id, 'its session belongs to another organization'
+    """SELECT 'workshops', w.id, 'session'
        FROM workshops w JOIN whatsapp_sessions s ON s.id = w.whatsapp_session_id
        WHERE s.organization_id <> w.organization_id""",
-    """SELECT 'webinars', w.id, 'its session belongs to another organization'
+    """SELECT 'webinars', w.id, 'session'
        FROM webinars w JOIN whatsapp_sessions s ON s.id = w.whatsapp_session_id
        WHERE s.organization_id <> w.organization_id""",
-    """SELECT 'notification_campaigns', c.id, 'its session belongs to another organization'
+    """SELECT 'notification_campaigns', c.id, 'session'
        FROM notification_campaigns c JOIN whatsapp_sessions s ON s.id = c.session_id
        WHERE s.organization_id <> c.organization_id""",
-    """SELECT 'organizations', o.id, 'its community session belongs to another organization'
+    """SELECT 'organizations', o.id, 'community_session'
        FROM organizations o JOIN whatsapp_sessions s ON s.id = o.community_session_id
        WHERE s.organization_id <> o.id""",
-    """SELECT 'scheduled_whatsapp_messages', m.id,
-              'its group and its workshop or webinar belong to different organizations'
+    """SELECT 'scheduled_whatsapp_messages', m.id, 'group_and_event'
        FROM scheduled_whatsapp_messages m
        JOIN whatsapp_groups g ON g.id = m.group_id
        JOIN whatsapp_sessions s ON s.id = g.session_id
@@ -37,7 +46,10 @@ def cross_organization_rows(connection) -> list[tuple[str, str, str]]:
     with connection.cursor() as cursor:
         for sql in _CROSS_ORGANIZATION_QUERIES:
             cursor.execute(sql)
-            rows += [(table, str(row_id), reason) for table, row_id, reason in cursor.fetchall()]
+            rows += [
+                (table, str(row_id), str(_REASONS[reason]))
+                for table, row_id, reason in cursor.fetchall()
+            ]
     return rows
 
 
@@ -46,18 +58,27 @@ def refuse_cross_organization_rows(connection) -> None:
     bad = cross_organization_rows(connection)
     if bad:
         listed = "; ".join(f"{table} {row_id}: {reason}" for table, row_id, reason in bad[:20])
-        more = f" (and {len(bad) - 20} more)" if len(bad) > 20 else ""
+        if len(bad) > 20:
+            listed += gettext(" (and %(count)d more)") % {"count": len(bad) - 20}
         raise RuntimeError(
-            f"{len(bad)} row(s) point at another organization's session, group or event: "
-            f"{listed}{more}. Point each at a row of its own organization, then migrate again."
+            ngettext(
+                "%(count)d row points at another organization's session, group or event: "
+                "%(rows)s. Point it at a row of its own organization, then migrate again.",
+                "%(count)d rows point at another organization's session, group or event: "
+                "%(rows)s. Point each at a row of its own organization, then migrate again.",
+                len(bad),
+            )
+            % {"count": len(bad), "rows": listed}
         )
 
 
-def session_organization_error(*, organization_id, session, what: str = "session") -> str:
+def session_organization_error(*, organization_id, session) -> str:
     """Why `session` cannot serve a row of `organization_id`; empty when it can."""
     if session is None or organization_id is None or session.organization_id == organization_id:
         return ""
-    return f"Pick a {what} of this row's organization: {session} belongs to another organization."
+    return gettext(
+        "Pick a session of this row's organization: %(session)s belongs to another organization."
+    ) % {"session": session}
 
 
 def message_organization_error(*, group, event) -> str:
@@ -65,8 +86,8 @@ def message_organization_error(*, group, event) -> str:
     if group is None or event is None:
         return ""
     if group.session.organization_id != event.organization_id:
-        return (
-            f"Pick a group of {event}'s organization: group {group} belongs to another "
+        return gettext(
+            "Pick a group of %(event)s's organization: group %(group)s belongs to another "
             "organization's session."
-        )
+        ) % {"event": event, "group": group}
     return ""

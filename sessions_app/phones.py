@@ -5,6 +5,7 @@ import re
 import phonenumbers
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext as _
 
 # `5511999999999:12@s.whatsapp.net` -> `5511999999999`: drop the device suffix and the JID domain.
 _JID_RE = re.compile(r"^(?P<user>[^@:]+)(?::\d+)?@(?:c\.us|s\.whatsapp\.net)$", re.IGNORECASE)
@@ -18,7 +19,7 @@ def normalize_phone_number(value: str) -> str:
     """
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(
-            "Phone number %(value)r is empty or not text.",
+            _("Phone number %(value)r is empty or not text."),
             code="invalid_phone_number",
             params={"value": value},
         )
@@ -33,13 +34,13 @@ def normalize_phone_number(value: str) -> str:
         parsed = phonenumbers.parse(text, settings.WHATSAPP_DEFAULT_REGION)
     except phonenumbers.NumberParseException as exc:
         raise ValidationError(
-            "Phone number %(value)r cannot be read: %(reason)s.",
+            _("Phone number %(value)r cannot be read: %(reason)s."),
             code="invalid_phone_number",
             params={"value": value, "reason": str(exc).rstrip(".")},
         ) from exc
     if not phonenumbers.is_valid_number(parsed):
         raise ValidationError(
-            "Phone number %(value)r is not a valid phone number.",
+            _("Phone number %(value)r is not a valid phone number."),
             code="invalid_phone_number",
             params={"value": value},
         )

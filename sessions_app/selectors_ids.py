@@ -7,6 +7,8 @@ import uuid
 from typing import TypeVar
 
 from django.db.models import Model, QuerySet
+from django.utils.text import capfirst
+from django.utils.translation import gettext as _
 
 Row = TypeVar("Row", bound=Model)
 
@@ -26,7 +28,8 @@ def row_by_id_or_prefix(queryset: QuerySet[Row], value: str, *, what: str) -> Ro
 
     A prefix is the start of the id as written (`e553e3e7-1a2b`) or of its hex digits, and has
     at least MIN_ID_PREFIX digits. Raises IdLookupError for a malformed or short value, for no
-    match, and for a prefix of several ids, naming them. `what` ("session") words the reasons.
+    match, and for a prefix of several ids, naming them. `what` ("session", in the active
+    language) words the reasons.
     """
     text = value.strip().lower()
     try:
@@ -36,27 +39,34 @@ def row_by_id_or_prefix(queryset: QuerySet[Row], value: str, *, what: str) -> Ro
     if pk is not None:
         row = queryset.filter(pk=pk).first()
         if row is None:
-            raise IdLookupError(f"{what.capitalize()} {pk} does not exist.")
+            raise IdLookupError(
+                _("%(what)s %(id)s does not exist.") % {"what": capfirst(what), "id": pk}
+            )
         return row
     digits = _prefix_digits(text)
     if digits is None:
         raise IdLookupError(
-            f"{value!r} is not a valid {what} id (a UUID, or its first {MIN_ID_PREFIX} characters)."
+            _("%(value)r is not a valid %(what)s id (a UUID, or its first %(min)d characters).")
+            % {"value": value, "what": what, "min": MIN_ID_PREFIX}
         )
     if len(digits) < MIN_ID_PREFIX:
         raise IdLookupError(
-            f"{value!r} is too short: give at least {MIN_ID_PREFIX} characters of the {what} id."
+            _("%(value)r is too short: give at least %(min)d characters of the %(what)s id.")
+            % {"value": value, "what": what, "min": MIN_ID_PREFIX}
         )
     # The ids starting with these digits are one range of UUIDs, read through the primary key.
     low, high = uuid.UUID(hex=digits.ljust(32, "0")), uuid.UUID(hex=digits.ljust(32, "f"))
     matches = list(queryset.filter(pk__gte=low, pk__lte=high).order_by("pk")[: _NAMED_MATCHES + 1])
     if not matches:
-        raise IdLookupError(f"No {what} id starts with {value!r}.")
+        raise IdLookupError(
+            _("No %(what)s id starts with %(value)r.") % {"what": what, "value": value}
+        )
     if len(matches) > 1:
         named = ", ".join(str(row.pk) for row in matches[:_NAMED_MATCHES])
         more = ", …" if len(matches) > _NAMED_MATCHES else ""
         raise IdLookupError(
-            f"{value!r} matches more than one {what} id ({named}{more}); give more of it."
+            _("%(value)r matches more than one %(what)s id (%(ids)s); give more of it.")
+            % {"value": value, "what": what, "ids": f"{named}{more}"}
         )
     return matches[0]
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 # The session_data key holding a gateway's own name for a session. Each backend says which key
 # it uses (`BaseGatewayBackend.session_key`); the database keeps each such name unique among
@@ -142,7 +143,7 @@ class BaseGatewayBackend:
         """Why no phone can be paired through this backend as configured, in one line; ""
         when one can. The gateway is told where to report (`webhook_url()`) at every start."""
         if not settings.WHATSAPP_WEBHOOK_PUBLIC_URL:
-            return "No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL)."
+            return _("No public webhook URL is configured (WHATSAPP_WEBHOOK_PUBLIC_URL).")
         return ""
 
     def send_text(self, *, session_name: str, chat_id: str, text: str) -> str:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 
 import segno
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from sessions_app.gateway.base import (
     VPS_SESSION_KEY,
@@ -70,7 +71,7 @@ class GatewayBackend(HttpGatewayBackend):
         # The service's own configuration names the webhook, so no public URL is needed here;
         # without the secret, the webhook would refuse the report of the scan.
         if not self.webhook_secret():
-            return (
+            return _(
                 "No secret is configured for the VPS gateway's status webhook "
                 "(WHATSAPP_VPS_WEBHOOK_SECRET): the paired phone's report would be refused."
             )

@@ -21,6 +21,7 @@ from django.db import router, transaction
 from django.db.models import CharField, QuerySet, Value
 from django.db.models.fields.json import KT
 from django.db.models.lookups import Exact
+from django.utils.translation import gettext as _
 
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway, waha
 from sessions_app.gateway.base import SESSION_NAME_KEY, WAHA_STATUS_MAP
@@ -117,7 +118,7 @@ def live_session_for_gateway_name(
 
 def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:
     """Apply `report` to the live session it names; WebhookRefused(404) when there is none."""
-    for _ in range(_RESOLVE_ATTEMPTS):
+    for _attempt in range(_RESOLVE_ATTEMPTS):
         session = live_session_for_gateway_name(report.gateway_name, key=report.name_key)
         if session is None and _superseded_holder_exists(report):
             # A late report of a session whose references moved on: the gateway delivers out
@@ -265,7 +266,9 @@ def refresh_session_status(
     key = gateway.session_key
     name = session.gateway_name(key)
     if not name:
-        return RefreshResult(session, error=f'No gateway name ("{key}") in session_data.')
+        return RefreshResult(
+            session, error=_('No gateway name ("%(key)s") in session_data.') % {"key": key}
+        )
     try:
         reported = gateway.get_status(session_name=name)
         outcome = apply_status_report(
@@ -276,13 +279,15 @@ def refresh_session_status(
             gateway_name=(key, name),
         )
     except GatewayNameMoved:
-        return RefreshResult(session, error=f"Session no longer answers to {name!r}.")
+        return RefreshResult(
+            session, error=_("Session no longer answers to %(name)r.") % {"name": name}
+        )
     except GatewayError as exc:
         return RefreshResult(session, error=str(exc))
     except ValidationError as exc:
         return RefreshResult(session, error=" ".join(exc.messages))
     if outcome.result == ReportResult.STALE:
-        return RefreshResult(session, error="A newer report arrived meanwhile; kept it.")
+        return RefreshResult(session, error=_("A newer report arrived meanwhile; kept it."))
     return RefreshResult(outcome.session, status=outcome.session.status, replaced=outcome.replaced)
 
 

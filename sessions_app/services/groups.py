@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import router, transaction
 from django.db.models import Count, IntegerField, Q, QuerySet, Value
+from django.utils.translation import gettext, ngettext, ngettext_lazy
 
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, GatewayGroup, get_gateway
 from sessions_app.models import WhatsAppGroup, WhatsAppSession
@@ -20,14 +21,18 @@ from sessions_app.references import GROUP_MODEL, RepointOnMerge, references_to
 logger = logging.getLogger(__name__)
 
 GROUP_JID_SUFFIX = "@g.us"
-SYNC_COUNT_KEYS = (
-    "created",
-    "renamed",
-    "reactivated",
-    "deactivated",
-    "unchanged",
-    "communities_skipped",
-)
+# What a sync counts, as staff read each count in its summary.
+SYNC_COUNT_TEXTS = {
+    "created": ngettext_lazy("created %(count)d", "created %(count)d", "count"),
+    "renamed": ngettext_lazy("renamed %(count)d", "renamed %(count)d", "count"),
+    "reactivated": ngettext_lazy("reactivated %(count)d", "reactivated %(count)d", "count"),
+    "deactivated": ngettext_lazy("deactivated %(count)d", "deactivated %(count)d", "count"),
+    "unchanged": ngettext_lazy("unchanged %(count)d", "unchanged %(count)d", "count"),
+    "communities_skipped": ngettext_lazy(
+        "communities skipped %(count)d", "communities skipped %(count)d", "count"
+    ),
+}
+SYNC_COUNT_KEYS = tuple(SYNC_COUNT_TEXTS)
 _NAME_MAX = WhatsAppGroup._meta.get_field("name").max_length
 
 
@@ -56,10 +61,17 @@ class GroupSyncResult:
         return sum(group.pending_messages for group in self.vanished)
 
     def summary(self) -> str:
-        parts = [f"{key.replace('_', ' ')} {n}" for key, n in self.counts.items() if n]
-        if self.pending_in_vanished:
-            parts.append(f"{self.pending_in_vanished} pending message(s) in groups now inactive")
-        return ", ".join(parts) or "no groups"
+        parts = [SYNC_COUNT_TEXTS[key] % {"count": n} for key, n in self.counts.items() if n]
+        if pending := self.pending_in_vanished:
+            parts.append(
+                ngettext(
+                    "%(count)d pending message in groups now inactive",
+                    "%(count)d pending messages in groups now inactive",
+                    pending,
+                )
+                % {"count": pending}
+            )
+        return ", ".join(parts) or gettext("no groups")
 
 
 def sync_groups(
@@ -79,14 +91,19 @@ def sync_groups(
         name = session.gateway_name(gateway.session_key)
         if not name:
             raise GroupSyncError(
-                f'Session {session.pk} has no "{gateway.session_key}" in session_data: '
-                "the gateway does not know it."
+                gettext(
+                    'Session %(id)s has no "%(key)s" in session_data: the gateway does not know it.'
+                )
+                % {"id": session.pk, "key": gateway.session_key}
             )
         _refuse_unless_live(_current(session))
         try:
             listed = gateway.list_groups(name)
         except GatewayError as exc:
-            raise GroupSyncError(f"Groups of session {session.pk} were not synced: {exc}") from exc
+            raise GroupSyncError(
+                gettext("Groups of session %(id)s were not synced: %(error)s")
+                % {"id": session.pk, "error": exc}
+            ) from exc
     finally:
         if own_gateway:
             gateway.close()
@@ -114,19 +131,20 @@ def _current(session: WhatsAppSession, *, lock: bool = False) -> WhatsAppSession
         sessions = sessions.select_for_update(no_key=True)
     current = sessions.filter(pk=session.pk).first()
     if current is None:
-        raise GroupSyncError(f"Session {session.pk} does not exist.")
+        raise GroupSyncError(gettext("Session %(id)s does not exist.") % {"id": session.pk})
     return current
 
 
 def _refuse_unless_live(session: WhatsAppSession) -> None:
     if session.superseded_by_id is not None:
         raise GroupSyncError(
-            f"Session {session.pk} is superseded by {session.superseded_by_id}; "
-            "sync the live session instead."
+            gettext("Session %(id)s is superseded by %(successor)s; sync the live session instead.")
+            % {"id": session.pk, "successor": session.superseded_by_id}
         )
     if session.status != WhatsAppSession.Status.CONNECTED:
         raise GroupSyncError(
-            f"Session {session.pk} is {session.status}; groups sync from a connected session."
+            gettext("Session %(id)s is %(status)s; groups sync from a connected session.")
+            % {"id": session.pk, "status": session.status_in_sentence}
         )
 
 

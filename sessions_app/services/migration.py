@@ -15,7 +15,9 @@ from django.db import connections, router, transaction
 from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from sessions_app.dates import local_datetime
 from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 from sessions_app.models import SessionMigration, WhatsAppSession
 from sessions_app.references import (
@@ -95,10 +97,13 @@ def migrate_session(
     """
     if trigger not in SessionMigration.Trigger.values:
         raise SessionMigrationError(
-            f"Unknown trigger {trigger!r}; expected one of {', '.join(SessionMigration.Trigger)}."
+            _("Unknown trigger %(trigger)r; expected one of %(choices)s.")
+            % {"trigger": trigger, "choices": ", ".join(SessionMigration.Trigger)}
         )
     if old.pk == new.pk:
-        raise SessionMigrationError(f"Session {old.pk} cannot move its references to itself.")
+        raise SessionMigrationError(
+            _("Session %(id)s cannot move its references to itself.") % {"id": old.pk}
+        )
     using = router.db_for_write(WhatsAppSession)
     with transaction.atomic(using=using):
         locked_old, locked_new = _lock_pair(old, new, using=using)
@@ -303,31 +308,44 @@ def _lock_pair(
     }
     for session in (old, new):
         if session.pk not in locked:
-            raise SessionMigrationError(f"Session {session.pk} does not exist.")
+            raise SessionMigrationError(_("Session %(id)s does not exist.") % {"id": session.pk})
     return locked[old.pk], locked[new.pk]
 
 
 def _refuse_unless_allowed(old: WhatsAppSession, new: WhatsAppSession, *, force: bool) -> None:
     if old.organization_id != new.organization_id:
         raise SessionMigrationError(
-            f"Sessions {old.pk} and {new.pk} belong to different organizations; "
-            "references never move between organizations."
+            _(
+                "Sessions %(old)s and %(new)s belong to different organizations; references "
+                "never move between organizations."
+            )
+            % {"old": old.pk, "new": new.pk}
         )
     if new.status != WhatsAppSession.Status.CONNECTED:
         raise SessionMigrationError(
-            f"Session {new.pk} is {new.status}; references only move to a connected session."
+            _("Session %(id)s is %(status)s; references only move to a connected session.")
+            % {"id": new.pk, "status": new.status_in_sentence}
         )
     if force:
         return
     if old.status == WhatsAppSession.Status.CONNECTED:
         raise SessionMigrationError(
-            f"Session {old.pk} is still connected; force the move to take its references anyway."
+            _("Session %(id)s is still connected; force the move to take its references anyway.")
+            % {"id": old.pk}
         )
     if not old.phone_number or old.phone_number != new.phone_number:
+        no_phone = _("no phone")
         raise SessionMigrationError(
-            f"Sessions {old.pk} ({old.phone_number or 'no phone'}) and {new.pk} "
-            f"({new.phone_number or 'no phone'}) are not the same phone; force the move to "
-            "take its references anyway."
+            _(
+                "Sessions %(old)s (%(old_phone)s) and %(new)s (%(new_phone)s) are not the same "
+                "phone; force the move to take its references anyway."
+            )
+            % {
+                "old": old.pk,
+                "old_phone": old.phone_number or no_phone,
+                "new": new.pk,
+                "new_phone": new.phone_number or no_phone,
+            }
         )
 
 
@@ -542,8 +560,11 @@ def undo_migration(
     """
     if migration.trigger == SessionMigration.Trigger.UNDO:
         raise SessionMigrationError(
-            f"Migration {migration.pk} is itself an undo and cannot be undone; move the "
-            "references by hand instead."
+            _(
+                "Migration %(id)s is itself an undo and cannot be undone; move the references "
+                "by hand instead."
+            )
+            % {"id": migration.pk}
         )
     using = router.db_for_write(SessionMigration)
     with transaction.atomic(using=using):
@@ -556,12 +577,17 @@ def undo_migration(
             .first()
         )
         if locked is None:
-            raise SessionMigrationError(f"Migration {migration.pk} does not exist.")
+            raise SessionMigrationError(
+                _("Migration %(id)s does not exist.") % {"id": migration.pk}
+            )
         done = SessionMigration.objects.using(using).filter(undoes=locked).first()
         if done is not None:
             raise SessionMigrationError(
-                f"Migration {migration.pk} was already undone by {done.pk} on "
-                f"{done.created_at:%Y-%m-%d %H:%M}; a new move is the way forward."
+                _(
+                    "Migration %(id)s was already undone by %(undo)s on %(when)s; a new move is "
+                    "the way forward."
+                )
+                % {"id": migration.pk, "undo": done.pk, "when": local_datetime(done.created_at)}
             )
         _refuse_a_second_live_name(old, new, locked, using=using)
         plan = _Plan(old=old, new=new, using=using, dry_run=dry_run)
@@ -620,8 +646,11 @@ def _refuse_a_second_live_name(
         )
         if holder is not None:
             raise SessionMigrationError(
-                f"Session {old.pk} would be live again under the gateway name {name!r}, which "
-                f"live session {holder.pk} holds now; move the references by hand instead."
+                _(
+                    "Session %(id)s would be live again under the gateway name %(name)r, which "
+                    "live session %(holder)s holds now; move the references by hand instead."
+                )
+                % {"id": old.pk, "name": name, "holder": holder.pk}
             )
 
 
@@ -768,7 +797,10 @@ def _report_followers(
     went_back = set(plan.moved_ids[key])
     for row_id in ids:
         if row_id not in went_back:
-            reason = "deleted since" if row_id not in current else "its group stayed where it is"
+            if row_id not in current:
+                reason = _("deleted since")
+            else:
+                reason = _("its group stayed where it is")
             left.setdefault(key, []).append({"id": row_id, "reason": reason})
 
 
@@ -796,22 +828,35 @@ def _note_left(
     for row_id in rest:
         row = found.get(row_id)
         if row is None:
-            reason = "deleted since"
+            reason = _("deleted since")
         elif str(row[0]) not in (str(plan.new.pk), str(plan.old.pk)):
-            reason = f"on session {row[0]} now" if row[0] else "on no session now"
+            reason = (
+                _("on session %(id)s now") % {"id": row[0]} if row[0] else _("on no session now")
+            )
         elif where and not _matches(row[1:], where):
-            reason = "now " + ", ".join(str(value) for value in row[1:])
+            values = ", ".join(
+                _value_as_shown(ref.model, name, value)
+                for name, value in zip(where_fields, row[1:], strict=True)
+            )
+            reason = _("now %(values)s") % {"values": values}
         elif key == _rule_key(ref, "merged_key"):
-            reason = "active again since"
+            reason = _("active again since")
         elif key == _rule_key(ref, "moved_key"):
-            reason = "deactivated since, or the old session has a group of its group_jid now"
+            reason = _("deactivated since, or the old session has a group of its group_jid now")
         else:
-            reason = "changed since"
+            reason = _("changed since")
         left.setdefault(key, []).append({"id": row_id, "reason": reason})
 
 
 def _rule_key(ref: Reference, name: str) -> str | None:
     return getattr(ref.rule, name, None)
+
+
+def _value_as_shown(model, field_name: str, value) -> str:
+    """`value` of `model.field_name` as staff read it: a choice by its label, in lower case to
+    sit inside a sentence ("now sent")."""
+    choices = dict(model._meta.get_field(field_name).flatchoices)
+    return str(choices[value]).lower() if value in choices else str(value)
 
 
 def _matches(values, where) -> bool:

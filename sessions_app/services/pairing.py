@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway
 from sessions_app.gateway.base import SESSION_NAME_KEY
@@ -104,7 +105,9 @@ def pairing_start(
             )
         except GatewayError as exc:
             _discard(session)
-            raise SessionLifecycleError(f"The gateway did not start the session: {exc}") from exc
+            raise SessionLifecycleError(
+                _("The gateway did not start the session: %(error)s") % {"error": exc}
+            ) from exc
         logger.info("Pairing session %s (%s) of %s started", session.pk, name, organization.pk)
         return session
 
@@ -113,17 +116,18 @@ def pair_again_refusal(predecessor: WhatsAppSession, *, organization: Organizati
     """Why the phone of `predecessor` cannot be paired again as a session of `organization`,
     in one line; "" when it can."""
     if predecessor.organization_id != organization.pk:
-        return f"Session {predecessor.pk} belongs to another organization than {organization}."
+        return _("Session %(id)s belongs to another organization than %(organization)s.") % {
+            "id": predecessor.pk,
+            "organization": organization,
+        }
     if predecessor.superseded_by_id is not None:
-        return (
-            f"Session {predecessor.pk} was already superseded by {predecessor.superseded_by_id}; "
-            "pair that one again instead."
-        )
+        return _(
+            "Session %(id)s was already superseded by %(successor)s; pair that one again instead."
+        ) % {"id": predecessor.pk, "successor": predecessor.superseded_by_id}
     if predecessor.status != WhatsAppSession.Status.DISCONNECTED:
-        return (
-            f"Session {predecessor.pk} is {predecessor.status}; only a disconnected session's "
-            "phone is paired again."
-        )
+        return _(
+            "Session %(id)s is %(status)s; only a disconnected session's phone is paired again."
+        ) % {"id": predecessor.pk, "status": predecessor.status_in_sentence}
     return ""
 
 
@@ -143,7 +147,9 @@ def pairing_qr(*, session: WhatsAppSession, gateway: BaseGatewayBackend | None =
         try:
             return gateway.get_qr(name)
         except GatewayError as exc:
-            raise SessionLifecycleError(f"No QR code from the gateway: {exc}") from exc
+            raise SessionLifecycleError(
+                _("No QR code from the gateway: %(error)s") % {"error": exc}
+            ) from exc
 
 
 def pairing_request_code(
@@ -154,14 +160,16 @@ def pairing_request_code(
     with _gateway_for(gateway) as gateway:
         if not gateway.can_request_pairing_code:
             raise SessionLifecycleError(
-                "This gateway links phones by QR code only: scan the QR code instead."
+                _("This gateway links phones by QR code only: scan the QR code instead.")
             )
         name = _require_pairing(session, gateway)
         phone = _read_phone(phone_number)
         try:
             return gateway.request_pairing_code(name, phone)
         except GatewayError as exc:
-            raise SessionLifecycleError(f"No pairing code from the gateway: {exc}") from exc
+            raise SessionLifecycleError(
+                _("No pairing code from the gateway: %(error)s") % {"error": exc}
+            ) from exc
 
 
 def pairing_simulate_scan(
@@ -170,7 +178,7 @@ def pairing_simulate_scan(
     """On a development backend, pair `phone_number` with `session` without a phone."""
     with _gateway_for(gateway) as gateway:
         if not gateway.can_simulate_scan:
-            raise SessionLifecycleError("This gateway pairs real phones only: scan the QR code.")
+            raise SessionLifecycleError(_("This gateway pairs real phones only: scan the QR code."))
         name = _require_pairing(session, gateway)
         phone = _read_phone(phone_number)
         reported = gateway.simulate_scan(name, phone)
@@ -183,10 +191,17 @@ def pairing_simulate_scan(
 def _require_pairing(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str:
     name = session.gateway_name(gateway.session_key)
     if not name:
-        raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
+        raise SessionLifecycleError(_no_gateway_name(session, gateway))
     if session.status != WhatsAppSession.Status.CONNECTING:
-        raise SessionLifecycleError(f"Session {session.pk} is {session.status}, not pairing.")
+        raise SessionLifecycleError(
+            _("Session %(id)s is %(status)s, not pairing.")
+            % {"id": session.pk, "status": session.status_in_sentence}
+        )
     return name
+
+
+def _no_gateway_name(session: WhatsAppSession, gateway: BaseGatewayBackend) -> str:
+    return _('Session %(id)s has no "%(key)s".') % {"id": session.pk, "key": gateway.session_key}
 
 
 def _read_phone(phone_number: str) -> str:
@@ -207,16 +222,18 @@ def session_logout(
     with _gateway_for(gateway) as gateway:
         name = session.gateway_name(gateway.session_key)
         if not name:
-            raise SessionLifecycleError(f'Session {session.pk} has no "{gateway.session_key}".')
+            raise SessionLifecycleError(_no_gateway_name(session, gateway))
         if session.superseded_by_id is not None:
             raise SessionLifecycleError(
-                f"Session {session.pk} was superseded by {session.superseded_by_id}; "
-                "log that one out instead."
+                _("Session %(id)s was superseded by %(successor)s; log that one out instead.")
+                % {"id": session.pk, "successor": session.superseded_by_id}
             )
         try:
             gateway.logout(name)
         except GatewayError as exc:
-            raise SessionLifecycleError(f"The gateway did not log the session out: {exc}") from exc
+            raise SessionLifecycleError(
+                _("The gateway did not log the session out: %(error)s") % {"error": exc}
+            ) from exc
         return apply_status_report(session, WhatsAppSession.Status.DISCONNECTED).session
 
 

@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connections, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 from sessions_app.models import GatewayEvent, WhatsAppSession
@@ -92,7 +93,7 @@ def apply_status_report(
     """
     if status not in Status.values:
         raise ValidationError(
-            "Unknown session status %(status)r; expected one of %(choices)s.",
+            _("Unknown session status %(status)r; expected one of %(choices)s."),
             code="invalid_status",
             params={"status": status, "choices": ", ".join(Status.values)},
         )
@@ -120,7 +121,7 @@ def apply_status_report(
         current = locked.get(session.pk)
         if current is None:
             raise ValidationError(
-                "Session %(id)s does not exist.", code="invalid", params={"id": session.pk}
+                _("Session %(id)s does not exist."), code="invalid", params={"id": session.pk}
             )
         if gateway_name is not None and not _answers_to(current, *gateway_name):
             raise GatewayNameMoved(gateway_name[1])
@@ -166,7 +167,7 @@ def prune_gateway_events(*, now: dt.datetime, using: str | None = None) -> int:
     """Forget event ids older than WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS."""
     cutoff = now - dt.timedelta(hours=settings.WHATSAPP_WEBHOOK_EVENT_RETENTION_HOURS)
     using = using or router.db_for_write(GatewayEvent)
-    deleted, _ = GatewayEvent.objects.using(using).filter(received_at__lt=cutoff).delete()
+    deleted, _by_model = GatewayEvent.objects.using(using).filter(received_at__lt=cutoff).delete()
     return deleted
 
 
