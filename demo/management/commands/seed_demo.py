@@ -9,11 +9,13 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 
+from django.contrib.admin.utils import model_ngettext
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import models, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.gateway.base import SESSION_NAME_KEY
@@ -78,16 +80,19 @@ DEMO_STAFF = [
 
 
 class Command(BaseCommand):
-    help = (
-        "Load a demo organization whose phone reconnected: a disconnected old session and a "
-        "freshly connected new one of the same phone, with workshops, webinars, campaigns, "
-        "groups and scheduled messages still on the old one. Safe to run again."
-    )
+    @property
+    def help(self) -> str:
+        # Translated when the parser is built: argparse cannot format a lazy string.
+        return _(
+            "Load a demo organization whose phone reconnected: a disconnected old session and a "
+            "freshly connected new one of the same phone, with workshops, webinars, campaigns, "
+            "groups and scheduled messages still on the old one. Safe to run again."
+        )
 
     def handle(self, *args, **options):
         self.now = timezone.now()
-        # (singular, plural) -> how many rows this run inserted
-        self.created: dict[tuple[str, str], int] = {}
+        # model -> how many of its rows this run inserted
+        self.created: dict[type[models.Model], int] = {}
         with transaction.atomic():
             self.seed_organizations()
             self.seed_sessions()
@@ -112,14 +117,11 @@ class Command(BaseCommand):
         missing = [row for row in rows if row.pk not in existing]
         model.objects.bulk_create(missing)
         if missing:
-            self.count_created(
-                str(model._meta.verbose_name), str(model._meta.verbose_name_plural), len(missing)
-            )
+            self.count_created(model, len(missing))
         return missing
 
-    def count_created(self, singular: str, plural: str, count: int = 1) -> None:
-        key = (singular, plural)
-        self.created[key] = self.created.get(key, 0) + count
+    def count_created(self, model: type[models.Model], count: int = 1) -> None:
+        self.created[model] = self.created.get(model, 0) + count
 
     def ago(self, **delta) -> dt.datetime:
         return self.now - dt.timedelta(**delta)
@@ -377,7 +379,7 @@ class Command(BaseCommand):
                         content_type__app_label=app_label, codename__in=codenames
                     )
                 )
-            self.count_created("staff permission group", "staff permission groups")
+            self.count_created(Group)
         User = get_user_model()
         for staff in DEMO_STAFF:
             user = User.objects.filter(username=staff.username).first()
@@ -393,24 +395,29 @@ class Command(BaseCommand):
                 user.set_unusable_password()
                 user.save()
                 user.groups.add(group)
-                self.count_created("staff user", "staff users")
-            _, membership_created = OrganizationMembership.objects.get_or_create(
+                self.count_created(User)
+            _membership, membership_created = OrganizationMembership.objects.get_or_create(
                 user=user, organization_id=demo_id(staff.organization_key)
             )
             if membership_created:
-                self.count_created("membership", "memberships")
+                self.count_created(OrganizationMembership)
 
     def report(self) -> None:
         if not self.created:
-            self.stdout.write("Demo data already present: nothing created.")
+            self.stdout.write(_("Demo data already present: nothing created."))
             return
         summary = ", ".join(
-            f"{count} {singular if count == 1 else plural}"
-            for (singular, plural), count in self.created.items()
+            f"{count} {model_ngettext(model, count)}" for model, count in self.created.items()
         )
-        self.stdout.write(self.style.SUCCESS(f"Demo data loaded: {summary}."))
+        self.stdout.write(self.style.SUCCESS(_("Demo data loaded: %(rows)s.") % {"rows": summary}))
         self.stdout.write(
-            f"{AURORA_NAME}'s phone {AURORA_PHONE} reconnected as a new session; its workshops, "
-            "webinars, campaigns, groups and messages still point at the old one, "
-            f"{demo_id('aurora/session/old')}."
+            _(
+                "%(organization)s's phone %(phone)s reconnected as a new session; its workshops, "
+                "webinars, campaigns, groups and messages still point at the old one, %(old)s."
+            )
+            % {
+                "organization": AURORA_NAME,
+                "phone": AURORA_PHONE,
+                "old": demo_id("aurora/session/old"),
+            }
         )

@@ -4,6 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Model, QuerySet
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
 from sessions_app.selectors_ids import MIN_ID_PREFIX, IdLookupError, row_by_id_or_prefix
@@ -17,56 +19,59 @@ from sessions_app.services.migration import (
 
 
 class Command(BaseCommand):
-    help = (
-        "migrate_sessions OLD NEW [--force]: move every reference from session OLD to NEW. "
-        "migrate_sessions --auto [--organization ID]: let every connected session adopt its "
-        "phone's earlier sessions, and finish superseded sessions that hold references again. "
-        "migrate_sessions --undo MIGRATION_ID: move back what that migration moved and is "
-        "still where it put it. Every id may be given whole or by its first "
-        f"{MIN_ID_PREFIX} or more characters, as the admin shows them."
-    )
+    @property
+    def help(self) -> str:
+        # Translated when the parser is built: argparse cannot format a lazy string.
+        return _(
+            "migrate_sessions OLD NEW [--force]: move every reference from session OLD to NEW. "
+            "migrate_sessions --auto [--organization ID]: let every connected session adopt its "
+            "phone's earlier sessions, and finish superseded sessions that hold references "
+            "again. migrate_sessions --undo MIGRATION_ID: move back what that migration moved "
+            "and is still where it put it. Every id may be given whole or by its first "
+            "%(min)d or more characters, as the admin shows them."
+        ) % {"min": MIN_ID_PREFIX}
 
     def add_arguments(self, parser):
-        parser.add_argument("old", nargs="?", help="id of the session whose references move")
-        parser.add_argument("new", nargs="?", help="id of the connected session they move to")
+        parser.add_argument("old", nargs="?", help=_("id of the session whose references move"))
+        parser.add_argument("new", nargs="?", help=_("id of the connected session they move to"))
         parser.add_argument(
-            "--auto", action="store_true", help="sweep every session instead of one pair"
+            "--auto", action="store_true", help=_("sweep every session instead of one pair")
         )
-        parser.add_argument("--organization", help="with --auto: only this organization's id")
+        parser.add_argument("--organization", help=_("with --auto: only this organization's id"))
         parser.add_argument(
-            "--undo", metavar="MIGRATION_ID", help="undo the migration with this audit id"
+            "--undo", metavar="MIGRATION_ID", help=_("undo the migration with this audit id")
         )
         parser.add_argument(
             "--force",
             action="store_true",
-            help="move even when OLD is connected or the phone numbers differ",
+            help=_("move even when OLD is connected or the phone numbers differ"),
         )
         parser.add_argument(
-            "--dry-run", action="store_true", help="report what would move, change nothing"
+            "--dry-run", action="store_true", help=_("report what would move, change nothing")
         )
         parser.add_argument(
-            "--json", action="store_true", dest="as_json", help="print the result as JSON"
+            "--json", action="store_true", dest="as_json", help=_("print the result as JSON")
         )
 
     def handle(self, *args, old, new, auto, organization, undo, force, dry_run, as_json, **options):
         if organization is not None and not auto:
-            raise CommandError("--organization only goes with --auto.")
+            raise CommandError(_("--organization only goes with --auto."))
         if undo is not None:
             if old or new or auto or force:
-                raise CommandError("--undo takes a migration id only (and --dry-run, --json).")
+                raise CommandError(_("--undo takes a migration id only (and --dry-run, --json)."))
             self._undo(undo, dry_run=dry_run, as_json=as_json)
             return
         if auto:
             if old or new:
-                raise CommandError("--auto takes no session ids.")
+                raise CommandError(_("--auto takes no session ids."))
             if force:
-                raise CommandError("--auto never forces a move; --force is for OLD NEW.")
+                raise CommandError(_("--auto never forces a move; --force is for OLD NEW."))
             results, failures = self._sweep(organization, dry_run=dry_run)
         else:
             if not (old and new):
-                raise CommandError("Give OLD and NEW session ids, or --auto.")
-            old_session = _named_row(WhatsAppSession.objects.all(), old, "session")
-            new_session = _named_row(WhatsAppSession.objects.all(), new, "session")
+                raise CommandError(_("Give OLD and NEW session ids, or --auto."))
+            old_session = _named_row(WhatsAppSession.objects.all(), old, _("session"))
+            new_session = _named_row(WhatsAppSession.objects.all(), new, _("session"))
             try:
                 result = migrate_session(
                     old_session,
@@ -85,10 +90,17 @@ class Command(BaseCommand):
         for session_id, reason in failures:
             self.stderr.write(f"{session_id}: {reason}")
         if failures:
-            raise CommandError(f"{len(failures)} move(s) refused; see above.")
+            raise CommandError(
+                ngettext(
+                    "%(count)d move refused; see above.",
+                    "%(count)d moves refused; see above.",
+                    len(failures),
+                )
+                % {"count": len(failures)}
+            )
 
     def _undo(self, value: str, *, dry_run: bool, as_json: bool) -> None:
-        migration = _named_row(SessionMigration.objects.all(), value, "migration")
+        migration = _named_row(SessionMigration.objects.all(), value, _("migration"))
         try:
             result = undo_migration(migration, actor=None, dry_run=dry_run)
         except SessionMigrationError as exc:
@@ -109,21 +121,25 @@ class Command(BaseCommand):
                 )
             )
             return
-        verb = "Would move back" if dry_run else "Moved back"
-        self.stdout.write(f"{verb} {migration.new_session_id} → {migration.old_session_id}")
+        sessions = {"new": migration.new_session_id, "old": migration.old_session_id}
+        if dry_run:
+            self.stdout.write(_("Would move back %(new)s → %(old)s") % sessions)
+        else:
+            self.stdout.write(_("Moved back %(new)s → %(old)s") % sessions)
         for key, count in result.counts.items():
             self.stdout.write(f"  {key:<20} {count:>8}")
         for key, rows in result.left.items():
             for row in rows:
-                self.stdout.write(f"  left {key} {row['id']}: {row['reason']}")
+                left = {"key": key, "id": row["id"], "reason": row["reason"]}
+                self.stdout.write("  " + _("left %(key)s %(id)s: %(reason)s") % left)
 
     def _sweep(self, organization, *, dry_run):
         organization_id = None
         if organization is not None:
             # An unset shell variable must not turn into a sweep of every organization.
             if not organization.strip():
-                raise CommandError("--organization is empty; give an organization id.")
-            named = _named_row(Organization.objects.all(), organization, "organization")
+                raise CommandError(_("--organization is empty; give an organization id."))
+            named = _named_row(Organization.objects.all(), organization, _("organization"))
             organization_id = named.pk
         report = sweep_references(
             organization_id=organization_id,
@@ -133,16 +149,23 @@ class Command(BaseCommand):
         return report.results, report.failures
 
     def _print_table(self, results: list[MigrationResult], *, dry_run: bool) -> None:
-        verb = "Would move" if dry_run else "Moved"
         if not results:
-            self.stdout.write("Nothing to move.")
+            self.stdout.write(_("Nothing to move."))
             return
         for result in results:
-            self.stdout.write(f"{verb} {result.old.pk} → {result.new.pk}")
+            sessions = {"old": result.old.pk, "new": result.new.pk}
+            if dry_run:
+                self.stdout.write(_("Would move %(old)s → %(new)s") % sessions)
+            else:
+                self.stdout.write(_("Moved %(old)s → %(new)s") % sessions)
             for key, count in result.counts.items():
                 self.stdout.write(f"  {key:<20} {count:>8}")
         total = sum(result.total for result in results)
-        self.stdout.write(f"{len(results)} migration(s), {total} row(s).")
+        migrations = ngettext("%(count)d migration", "%(count)d migrations", len(results)) % {
+            "count": len(results)
+        }
+        rows = ngettext("%(count)d row", "%(count)d rows", total) % {"count": total}
+        self.stdout.write(f"{migrations}, {rows}.")
 
 
 def _named_row(queryset: QuerySet, value: str, what: str) -> Model:
