@@ -1,6 +1,7 @@
 /* The pairing page: asks the admin for the session's progress every few seconds, renews the QR
  * image before the gateway's expires, and asks for a pairing code on request. Plain DOM, no
- * inline code: the page works under a Content-Security-Policy of `script-src 'self'`. */
+ * inline code: the page works under a Content-Security-Policy of `script-src 'self'`. Every text
+ * it shows comes translated from the page (data attributes) or the admin's answers. */
 "use strict";
 
 (function () {
@@ -108,7 +109,7 @@
                     show(byId("pairing-code-error"), true);
                 }
             } catch (error) {
-                byId("pairing-code-error").textContent = "The admin did not answer; try again.";
+                byId("pairing-code-error").textContent = codeForm.dataset.noAnswer;
                 show(byId("pairing-code-error"), true);
             } finally {
                 button.disabled = false;
