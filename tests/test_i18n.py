@@ -2,6 +2,7 @@
 browser's language, and every date and time is shown one way, in the staff's zone."""
 
 import datetime as dt
+import io
 import os
 import re
 import shutil
@@ -11,10 +12,15 @@ from http import HTTPStatus
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
+from django.utils import translation
 
 from scheduling.models import ScheduledWhatsAppMessage
-from tests.factories import ScheduledWhatsAppMessageFactory
+from sessions_app.models import SessionMigration, WhatsAppSession
+from sessions_app.services.groups import GroupSyncResult, VanishedGroup
+from sessions_app.services.migration import SessionMigrationError, migrate_session
+from tests.factories import ScheduledWhatsAppMessageFactory, WhatsAppSessionFactory
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = REPO / "locale" / "pt_BR" / "LC_MESSAGES" / "django.po"
@@ -171,3 +177,42 @@ def test_a_commands_translated_help_is_printed():
     assert done.returncode == 0, done.stderr
     assert "Send the due scheduled messages." in done.stdout
     assert "Keep polling until stopped." in done.stdout
+
+
+@pytest.mark.django_db
+class TestSessionsInPortuguese:
+    """What the services say to staff is in their language, statuses included."""
+
+    def test_a_refused_move_names_the_status_in_the_sentences_language(self):
+        old = WhatsAppSessionFactory(status=WhatsAppSession.Status.DISCONNECTED)
+        new = WhatsAppSessionFactory(
+            organization=old.organization,
+            phone_number=old.phone_number,
+            status=WhatsAppSession.Status.DISCONNECTED,
+        )
+        for language, refusal in [
+            ("en", f"Session {new.pk} is disconnected; references only move to a connected"),
+            ("pt-br", f"A sessão {new.pk} está desconectada; as referências só vão para uma"),
+        ]:
+            with translation.override(language), pytest.raises(SessionMigrationError) as refused:
+                migrate_session(old, new, trigger=SessionMigration.Trigger.ADMIN)
+            assert str(refused.value).startswith(refusal)
+
+    def test_a_groups_sync_summary_counts_in_portuguese(self):
+        result = GroupSyncResult(session=WhatsAppSessionFactory())
+        result.counts.update(created=1, deactivated=2)
+        result.vanished.append(VanishedGroup(1, "999@g.us", "Turma Z", pending_messages=3))
+        with translation.override("en"):
+            assert result.summary() == (
+                "created 1, deactivated 2, 3 pending messages in groups now inactive"
+            )
+        with translation.override("pt-br"):
+            assert result.summary() == (
+                "1 criado, 2 desativados, 3 mensagens pendentes em grupos agora inativos"
+            )
+
+    def test_a_commands_output_follows_the_active_language(self):
+        with translation.override("pt-br"):
+            out = io.StringIO()
+            call_command("migrate_sessions", "--auto", "--dry-run", stdout=out)
+        assert out.getvalue() == "Nada a mover.\n"
