@@ -4,11 +4,12 @@ import contextlib
 
 from django.contrib import admin
 from django.utils.html import format_html
+from django.utils.translation import gettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.audit_rows import listed_rows, moved_rows
 from sessions_app.admin.counts import summarize_counts
-from sessions_app.admin.display import admin_change_link, short_datetime, short_id_of
+from sessions_app.admin.display import admin_change_link, short_id_of, shown_datetime
 from sessions_app.admin.search import PhoneSearchAdmin
 from sessions_app.admin.undo import UndoFromAuditMixin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
@@ -58,15 +59,17 @@ class SessionMigrationAdmin(
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.display(description="When", ordering="created_at")
+    @admin.display(description=_("When"), ordering="created_at")
     def when(self, migration):
-        return short_datetime(migration.created_at)
+        return shown_datetime(migration.created_at)
 
-    @admin.display(description="Who", ordering="actor__username")
+    @admin.display(description=_("Who"), ordering="actor__username")
     def actor_name(self, migration):
         # Plain text: staff reading the audit usually cannot open user pages.
         if migration.actor is None:
-            return "-" if migration.trigger != SessionMigration.Trigger.AUTOMATIC else "(automatic)"
+            if migration.trigger == SessionMigration.Trigger.AUTOMATIC:
+                return pgettext("nobody moved it", "(automatic)")
+            return "-"
         return migration.actor.get_username()
 
     @admin.display(description=_("Old → new"))
@@ -84,38 +87,40 @@ class SessionMigrationAdmin(
             phones,
         )
 
-    @admin.display(description="Old session")
+    @admin.display(description=_("Old session"))
     def old_session_link(self, migration):
         return admin_change_link(migration.old_session)
 
-    @admin.display(description="New session")
+    @admin.display(description=_("New session"))
     def new_session_link(self, migration):
         return admin_change_link(migration.new_session)
 
-    @admin.display(description="What moved")
+    @admin.display(description=_("What moved"))
     def counts_summary(self, migration):
         summary = summarize_counts(migration.counts)
         undone_by = getattr(migration, "undone_by", None)
         if undone_by is not None:
             return format_html(
-                "{} · undone by {}",
-                summary,
-                admin_change_link(undone_by, short_datetime(undone_by.created_at)),
+                gettext("{summary} · undone by {undo}"),
+                summary=summary,
+                undo=admin_change_link(undone_by, shown_datetime(undone_by.created_at)),
             )
         return summary
 
-    @admin.display(description="Undo")
+    @admin.display(description=_("Undo"))
     def undo_link(self, migration):
         if migration.undoes_id is not None:
-            return format_html("Undoes {}", admin_change_link(migration.undoes))
+            return format_html(
+                gettext("Undoes {migration}"), migration=admin_change_link(migration.undoes)
+            )
         undone_by = getattr(migration, "undone_by", None)
         if undone_by is not None:
             who = undone_by.actor.get_username() if undone_by.actor else "-"
             return format_html(
-                "Undone by {} ({}, {})",
-                admin_change_link(undone_by),
-                who,
-                short_datetime(undone_by.created_at),
+                gettext("Undone by {undo} ({who}, {when})"),
+                undo=admin_change_link(undone_by),
+                who=who,
+                when=shown_datetime(undone_by.created_at),
             )
         return "-"
 

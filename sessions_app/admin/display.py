@@ -1,14 +1,16 @@
 """Small pieces every page of the staff tools shows the same way."""
 
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
+from sessions_app.dates import local_datetime
 
-def short_datetime(value) -> str:
-    """`2026-11-25 06:24`: keeps the wide sessions list readable."""
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M") if value else "-"
+
+def shown_datetime(value) -> str:
+    """`2026-11-25 06:24 -03`, as every page shows a date and time (the project's format, the
+    staff's zone); "-" for none."""
+    return local_datetime(value) if value else "-"
 
 
 def templates_for(opts, name: str) -> list[str]:

@@ -6,7 +6,7 @@ from django.contrib.admin.views.main import ChangeList
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from sessions_app.admin.display import admin_change_link, short_datetime, short_id_of
+from sessions_app.admin.display import admin_change_link, short_id_of, shown_datetime
 from sessions_app.admin.gateway_actions import (
     refresh_status_from_gateway,
     sync_groups_from_gateway,
@@ -85,7 +85,7 @@ class WhatsAppSessionAdmin(
     fieldsets = [
         (None, {"fields": ["organization", "gateway_name", "phone_number", "status"]}),
         (
-            "History",
+            _("History"),
             {
                 "fields": [
                     "id",
@@ -98,7 +98,7 @@ class WhatsAppSessionAdmin(
                 ]
             },
         ),
-        ("Gateway", {"fields": ["session_data"], "classes": ["collapse"]}),
+        (_("Gateway"), {"fields": ["session_data"], "classes": ["collapse"]}),
     ]
     actions = [
         "move_references",
@@ -127,25 +127,25 @@ class WhatsAppSessionAdmin(
     def short_id(self, session):
         return short_id_of(session)
 
-    @admin.display(description="Gateway name")
+    @admin.display(description=_("Gateway name"))
     def gateway_name(self, session):
         return session.gateway_session_name or "-"
 
-    @admin.display(description="Organization")
+    @admin.display(description=_("Organization"))
     def organization_name(self, session):
         return str(session.organization)
 
-    @admin.display(description="Status")
+    @admin.display(description=_("Status"))
     def status_name(self, session):
         return session.get_status_display()
 
-    @admin.display(description="Connected", ordering="connected_at")
+    @admin.display(description=_("Connected"), ordering="connected_at")
     def connected(self, session):
-        return short_datetime(session.connected_at)
+        return shown_datetime(session.connected_at)
 
-    @admin.display(description="Disconnected", ordering="disconnected_at")
+    @admin.display(description=_("Disconnected"), ordering="disconnected_at")
     def disconnected(self, session):
-        return short_datetime(session.disconnected_at)
+        return shown_datetime(session.disconnected_at)
 
     @admin.display(description=_("Superseded by"))
     def superseded_by_link(self, session):
@@ -159,7 +159,7 @@ class WhatsAppSessionAdmin(
         return admin_change_link(successor, short_id_of(successor), title=str(successor))
 
     # Not sortable: sorting would count references for every session, not just the page's.
-    @admin.display(description="Rows pointing here")
+    @admin.display(description=_("Rows pointing here"))
     def reference_count(self, session):
         return session.reference_count
 
