@@ -1,5 +1,7 @@
 """A migration's counts as staff read them: the columns and labels of the reference registry."""
 
+from django.utils.translation import gettext
+
 from sessions_app.references import count_columns
 
 
@@ -10,7 +12,7 @@ def summarize_counts(counts: dict) -> str:
         for column, count in zip(count_columns(), count_list(counts), strict=True)
         if count
     ]
-    return ", ".join(parts) or "nothing"
+    return ", ".join(parts) or gettext("nothing")
 
 
 def count_labels() -> list[str]:

@@ -67,7 +67,7 @@ class MoveReferencesActions:
         codename = get_permission_codename("migrate", self.opts)
         return request.user.has_perm(f"{self.opts.app_label}.{codename}")
 
-    @admin.action(permissions=["migrate"], description="Move references to another session…")
+    @admin.action(permissions=["migrate"], description=_("Move references to another session…"))
     def move_references(self, request, queryset):
         sources = list(queryset.order_by("created_at"))
         if not sources:
@@ -76,8 +76,10 @@ class MoveReferencesActions:
         if len(organization_ids) > 1:
             self.message_user(
                 request,
-                "The selected sessions belong to several organizations. References only move "
-                "within one organization: select sessions of one organization at a time.",
+                gettext(
+                    "The selected sessions belong to several organizations. References only move "
+                    "within one organization: select sessions of one organization at a time."
+                ),
                 messages.ERROR,
             )
             return None
@@ -88,7 +90,10 @@ class MoveReferencesActions:
         if not targets.exists():
             self.message_user(
                 request,
-                f"{organization} has no other connected session to move the references to.",
+                gettext(
+                    "%(organization)s has no other connected session to move the references to."
+                )
+                % {"organization": organization},
                 messages.ERROR,
             )
             return None
@@ -128,7 +133,7 @@ class MoveReferencesActions:
             request,
             self.move_references_confirmation_template
             or self._confirmation_templates("move_references_confirmation"),
-            title="Move references to another session",
+            title=gettext("Move references to another session"),
             sources=sources,
             organization=organization,
             form=form,
@@ -152,7 +157,7 @@ class MoveReferencesActions:
 
     @admin.action(
         permissions=["migrate"],
-        description="Adopt references from earlier sessions of this phone",
+        description=_("Adopt references from earlier sessions of this phone"),
     )
     def adopt_references(self, request, queryset):
         sessions = list(queryset.order_by("created_at"))
@@ -168,7 +173,7 @@ class MoveReferencesActions:
             request,
             self.adopt_references_confirmation_template
             or self._confirmation_templates("adopt_references_confirmation"),
-            title="Adopt references from earlier sessions of this phone",
+            title=gettext("Adopt references from earlier sessions of this phone"),
             sources=sessions,
             previews=previews,
             anything_to_adopt=any(preview.results for preview in previews),
@@ -225,7 +230,12 @@ class MoveReferencesActions:
             except SessionMigrationError as refusal:
                 self.message_user(
                     request,
-                    format_html("{} → {}: nothing moved. {}", source, target, str(refusal)),
+                    format_html(
+                        gettext("{old} → {new}: nothing moved. {refusal}"),
+                        old=source,
+                        new=target,
+                        refusal=str(refusal),
+                    ),
                     messages.ERROR,
                 )
                 continue
@@ -247,7 +257,11 @@ class MoveReferencesActions:
         if session.status != WhatsAppSession.Status.CONNECTED:
             self.message_user(
                 request,
-                format_html("{}: nothing adopted. {}", session, NOT_CONNECTED_TO_ADOPT),
+                format_html(
+                    gettext("{session}: nothing adopted. {refusal}"),
+                    session=session,
+                    refusal=NOT_CONNECTED_TO_ADOPT,
+                ),
                 messages.ERROR,
             )
             return
@@ -258,7 +272,11 @@ class MoveReferencesActions:
         except SessionMigrationError as refusal:
             self.message_user(
                 request,
-                format_html("{}: nothing adopted. {}", session, str(refusal)),
+                format_html(
+                    gettext("{session}: nothing adopted. {refusal}"),
+                    session=session,
+                    refusal=str(refusal),
+                ),
                 messages.ERROR,
             )
             return
@@ -266,8 +284,8 @@ class MoveReferencesActions:
             self.message_user(
                 request,
                 format_html(
-                    gettext("{}: no earlier disconnected session of this phone to adopt."),
-                    session,
+                    gettext("{session}: no earlier disconnected session of this phone to adopt."),
+                    session=session,
                 ),
                 messages.WARNING,
             )
@@ -280,23 +298,33 @@ class MoveReferencesActions:
         if result.migration is None:
             return
         summary = summarize_counts(result.counts)
-        self.log_change(request, result.old, f"Moved its references to {result.new}: {summary}.")
         self.log_change(
-            request, result.new, f"Took over the references of {result.old}: {summary}."
+            request,
+            result.old,
+            gettext("Moved its references to %(new)s: %(summary)s.")
+            % {"new": result.new, "summary": summary},
+        )
+        self.log_change(
+            request,
+            result.new,
+            gettext("Took over the references of %(old)s: %(summary)s.")
+            % {"old": result.old, "summary": summary},
         )
 
     @staticmethod
     def result_message(result: MigrationResult) -> str:
         if result.migration is None:
             return format_html(
-                gettext("{} → {}: nothing pointed at it; nothing moved."), result.old, result.new
+                gettext("{old} → {new}: nothing pointed at it; nothing moved."),
+                old=result.old,
+                new=result.new,
             )
         return format_html(
-            gettext("{} → {}: moved {} ({})."),
-            result.old,
-            result.new,
-            summarize_counts(result.counts),
-            admin_change_link(result.migration, gettext("audit entry")),
+            gettext("{old} → {new}: moved {summary} ({audit})."),
+            old=result.old,
+            new=result.new,
+            summary=summarize_counts(result.counts),
+            audit=admin_change_link(result.migration, gettext("audit entry")),
         )
 
     @staticmethod
@@ -309,8 +337,11 @@ class MoveReferencesActions:
         # nothing is selected, so the rows look as if they did not exist.
         self.message_user(
             request,
-            "Items must be selected in order to perform actions on them. No items have been "
-            "changed.",
+            # Django's own words, in Django's own translation.
+            gettext(
+                "Items must be selected in order to perform actions on them. No items have been "
+                "changed."
+            ),
             messages.WARNING,
         )
         return None

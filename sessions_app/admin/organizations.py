@@ -1,6 +1,7 @@
 """Organizations and their staff members."""
 
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.pairing import OrganizationPairingAdmin
 from sessions_app.admin_tenancy import OrganizationScopedAdmin
@@ -13,13 +14,13 @@ class OrganizationMembershipInline(admin.TabularInline):
     model = OrganizationMembership
     extra = 0
     autocomplete_fields = ["user"]
-    verbose_name = "staff member"
-    verbose_name_plural = "Staff members"
+    verbose_name = _("staff member")
+    verbose_name_plural = _("staff members")
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         if db_field.name == "user":
-            formfield.help_text = "Staff members see and act on this organization's data."
+            formfield.help_text = _("Staff members see and act on this organization's data.")
         return formfield
 
 

@@ -23,6 +23,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.decorators import method_decorator
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from sessions_app.admin.counts import summarize_counts
@@ -86,7 +88,7 @@ class SessionPairingAdmin:
         try:
             return sessions.get(pk=unquote(object_id))
         except (WhatsAppSession.DoesNotExist, ValidationError) as exc:
-            raise Http404("No such WhatsApp session.") from exc
+            raise Http404(gettext("No such WhatsApp session.")) from exc
 
     def pairing_session(self, request: HttpRequest, object_id: str):
         """The session being paired and the one it replaces (from `?predecessor=`), if any."""
@@ -98,17 +100,19 @@ class SessionPairingAdmin:
         if predecessor_id:
             predecessor = self.scoped_session(request, predecessor_id)
             if predecessor.organization_id != session.organization_id:
-                raise Http404("No such WhatsApp session.")
+                raise Http404(gettext("No such WhatsApp session."))
         return session, predecessor
 
     # Pair this phone again ------------------------------------------------------------------
 
-    @admin.action(permissions=["add"], description="Pair this phone again")
+    @admin.action(permissions=["add"], description=_("Pair this phone again"))
     def pair_again(self, request, queryset):
         sessions = list(queryset.order_by("created_at")[:2])
         if len(sessions) != 1:
             self.message_user(
-                request, "Select exactly one session to pair its phone again.", messages.WARNING
+                request,
+                gettext("Select exactly one session to pair its phone again."),
+                messages.WARNING,
             )
             return None
         return redirect(session_url("pair", sessions[0]))
@@ -135,7 +139,7 @@ class SessionPairingAdmin:
         try:
             context = {
                 **self.admin_site.each_context(request),
-                "title": "Pair a phone",
+                "title": gettext("Pair a phone"),
                 "subtitle": None,
                 "opts": self.opts,
                 "session": session,
@@ -210,16 +214,23 @@ class SessionPairingAdmin:
             try:
                 session_logout(session=session)
             except SessionLifecycleError as exc:
-                self.message_user(request, f"{session}: not logged out. {exc}", messages.ERROR)
-            else:
-                self.log_change(request, session, "Logged out on the gateway.")
                 self.message_user(
-                    request, f"{session}: logged out on the gateway.", messages.SUCCESS
+                    request,
+                    gettext("%(session)s: not logged out. %(refusal)s")
+                    % {"session": session, "refusal": exc},
+                    messages.ERROR,
+                )
+            else:
+                self.log_change(request, session, gettext("Logged out on the gateway."))
+                self.message_user(
+                    request,
+                    gettext("%(session)s: logged out on the gateway.") % {"session": session},
+                    messages.SUCCESS,
                 )
             return redirect(session_url("change", session))
         context = {
             **self.admin_site.each_context(request),
-            "title": "Log out this session",
+            "title": gettext("Log out this session"),
             "subtitle": None,
             "opts": self.opts,
             "session": session,
@@ -269,7 +280,7 @@ class OrganizationPairingAdmin:
             organization = organizations.get(pk=unquote(object_id))
         except (Organization.DoesNotExist, ValidationError) as exc:
             # Unknown, another organization's or malformed: all answered the same.
-            raise Http404("No such organization.") from exc
+            raise Http404(gettext("No such organization.")) from exc
         back_url = reverse("admin:sessions_app_organization_change", args=[quote(organization.pk)])
         return pairing_start_response(
             session_admin, request, organization=organization, predecessor=None, back_url=back_url
@@ -295,15 +306,22 @@ def pairing_start_response(
         try:
             session = pairing_start(organization=organization, predecessor=predecessor)
         except SessionLifecycleError as exc:
-            session_admin.message_user(request, f"Nothing was paired. {exc}", messages.ERROR)
+            session_admin.message_user(
+                request,
+                gettext("Nothing was paired. %(refusal)s") % {"refusal": exc},
+                messages.ERROR,
+            )
             return redirect(back_url)
         session_admin.log_addition(
-            request, session, f"Started pairing on the gateway as {session.gateway_session_name}."
+            request,
+            session,
+            gettext("Started pairing on the gateway as %(name)s.")
+            % {"name": session.gateway_session_name},
         )
         return redirect(session_url("pairing", session, predecessor=predecessor))
     context = {
         **session_admin.admin_site.each_context(request),
-        "title": "Pair this phone again" if predecessor else "Pair a new phone",
+        "title": gettext("Pair this phone again") if predecessor else gettext("Pair a new phone"),
         "subtitle": None,
         "opts": session_admin.opts,
         "organization": organization,
@@ -330,7 +348,8 @@ def progress_json(progress: PairingProgress) -> dict:
                     "admin:sessions_app_sessionmigration_change", args=[quote(migration.pk)]
                 ),
                 "summary": summarize_counts(migration.counts),
-                "old_session": str(migration.old_session_id)[:8],
+                "source": gettext("from session %(id)s")
+                % {"id": str(migration.old_session_id)[:8]},
             }
             for migration in progress.migrations
         ],
@@ -340,24 +359,26 @@ def progress_json(progress: PairingProgress) -> dict:
 def progress_message(progress: PairingProgress) -> str:
     session, predecessor = progress.session, progress.predecessor
     if progress.outcome == "waiting":
-        return "Waiting for the phone to link with this session."
+        return gettext("Waiting for the phone to link with this session.")
     if progress.outcome == "disconnected":
-        return (
+        return gettext(
             "The gateway reports this session disconnected (the QR codes expired or the phone "
             "logged out); nothing moved. Start pairing again."
         )
     if progress.outcome == "other_phone":
-        expected = predecessor.phone_number or "no phone"
-        return (
-            f"The phone that scanned is {session.phone_number}, not {expected} of the session it "
-            "replaces. Nothing moved, since the phones differ."
-        )
+        return gettext(
+            "The phone that scanned is %(phone)s, not %(expected)s of the session it replaces. "
+            "Nothing moved, since the phones differ."
+        ) % {
+            "phone": session.phone_number,
+            "expected": predecessor.phone_number or gettext("no phone"),
+        }
     if progress.migrations:
-        return (
-            f"Connected as {session.phone_number}. Everything that pointed at the earlier "
-            "session now points at the new session."
-        )
-    return (
-        f"Connected as {session.phone_number}. Nothing pointed at an earlier session of this "
-        "phone, so nothing had to move: everything now points at the new session."
-    )
+        return gettext(
+            "Connected as %(phone)s. Everything that pointed at the earlier session now points "
+            "at the new session."
+        ) % {"phone": session.phone_number}
+    return gettext(
+        "Connected as %(phone)s. Nothing pointed at an earlier session of this phone, so "
+        "nothing had to move: everything now points at the new session."
+    ) % {"phone": session.phone_number}

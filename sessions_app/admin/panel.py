@@ -11,6 +11,7 @@ from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Count, Q
 from django.db.models.constants import LOOKUP_SEP
 from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from sessions_app.models import SessionMigration
 from sessions_app.references import PointingRows, pointing_rows
@@ -73,12 +74,12 @@ def migration_links(session) -> list[dict]:
     audit = reverse("admin:sessions_app_sessionmigration_changelist")
     return [
         {
-            "label": "Moved out of this session",
+            "label": _("Moved out of this session"),
             "count": counts["out_of"],
             "url": f"{audit}?{urlencode({'old_session__id__exact': session.pk})}",
         },
         {
-            "label": "Moved into this session",
+            "label": _("Moved into this session"),
             "count": counts["into"],
             "url": f"{audit}?{urlencode({'new_session__id__exact': session.pk})}",
         },

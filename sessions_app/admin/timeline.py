@@ -11,6 +11,8 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from sessions_app.admin.counts import summarize_counts
 from sessions_app.admin_tenancy import user_organization_id_set
@@ -27,7 +29,7 @@ def timeline_url(session) -> str | None:
     return reverse(f"admin:{URL_NAME}", args=[session.organization_id, session.phone_number])
 
 
-@admin.display(description="Phone number", ordering="phone_number")
+@admin.display(description=_("Phone number"), ordering="phone_number")
 def phone_number(session) -> str:
     """The sessions list's phone column, opening the phone's timeline. Named after the field it
     shows, so the column keeps its CSS class (`column-phone_number`)."""
@@ -35,7 +37,10 @@ def phone_number(session) -> str:
     if url is None:
         return "-"
     return format_html(
-        '<a href="{}" title="Timeline of this phone">{}</a>', url, session.phone_number
+        '<a href="{}" title="{}">{}</a>',
+        url,
+        gettext("Timeline of this phone"),
+        session.phone_number,
     )
 
 
@@ -52,7 +57,7 @@ def timeline_view(model_admin, request: HttpRequest, *, organization_id: uuid.UU
     if not model_admin.has_view_permission(request):
         raise PermissionDenied
     # Another organization's phone answers exactly like a phone with no session.
-    not_found = Http404("No session of this organization has this phone.")
+    not_found = Http404(gettext("No session of this organization has this phone."))
     try:
         phone_number = normalize_phone_number(phone)
     except ValidationError:
@@ -70,7 +75,7 @@ def timeline_view(model_admin, request: HttpRequest, *, organization_id: uuid.UU
     rows.extend(_migration_row(migration) for migration in timeline.migrations_after)
     context = {
         **model_admin.admin_site.each_context(request),
-        "title": f"Timeline of {phone_number}",
+        "title": gettext("Timeline of %(phone)s") % {"phone": phone_number},
         "subtitle": timeline.organization.name,
         "opts": model_admin.opts,
         "timeline": timeline,

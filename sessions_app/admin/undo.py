@@ -63,9 +63,14 @@ class UndoFromAuditMixin:
             try:
                 result = undo_migration(migration, actor=request.user)
             except SessionMigrationError as refusal:
-                self.message_user(request, f"Nothing moved. {refusal}", messages.ERROR)
+                self.message_user(
+                    request,
+                    gettext("Nothing moved. %(refusal)s") % {"refusal": refusal},
+                    messages.ERROR,
+                )
                 return HttpResponseRedirect(change_url)
-            self.message_user(request, self.undo_message(result), messages.SUCCESS)
+            level = messages.SUCCESS if any(result.counts.values()) else messages.WARNING
+            self.message_user(request, self.undo_message(result), level)
             return HttpResponseRedirect(change_url)
 
         refusal, preview = "", None
@@ -75,7 +80,7 @@ class UndoFromAuditMixin:
             refusal = str(exc)
         context = {
             **self.admin_site.each_context(request),
-            "title": "Undo this migration",
+            "title": gettext("Undo this migration"),
             "subtitle": None,
             "opts": self.opts,
             "migration": migration,
@@ -99,19 +104,28 @@ class UndoFromAuditMixin:
 
     @staticmethod
     def undo_message(result: UndoResult) -> str:
-        left = (
-            ngettext(
-                "; %(count)d row changed since stays where it is",
-                "; %(count)d rows changed since stay where they are",
-                result.left_count,
+        audit = admin_change_link(result.undo, gettext("audit entry of the undo"))
+        if not any(result.counts.values()):
+            return format_html(
+                gettext(
+                    "Undone, but nothing went back: every row it moved has changed since ({audit})."
+                ),
+                audit=audit,
             )
-            % {"count": result.left_count}
-            if result.left_count
-            else ""
-        )
+        summary = summarize_counts(result.counts)
+        if not result.left_count:
+            return format_html(
+                gettext("Undone: moved back {summary} ({audit})."), summary=summary, audit=audit
+            )
         return format_html(
-            gettext("Undone: moved back {}{} ({})."),
-            summarize_counts(result.counts),
-            left,
-            admin_change_link(result.undo, gettext("audit entry of the undo")),
+            ngettext(
+                "Undone: moved back {summary}; {count} row changed since stays where it is "
+                "({audit}).",
+                "Undone: moved back {summary}; {count} rows changed since stay where they are "
+                "({audit}).",
+                result.left_count,
+            ),
+            summary=summary,
+            count=result.left_count,
+            audit=audit,
         )

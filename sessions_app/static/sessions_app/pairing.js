@@ -46,7 +46,7 @@
             const link = document.createElement("a");
             link.href = migration.url;
             link.textContent = migration.summary;
-            item.append(link, ` (from session ${migration.old_session})`);
+            item.append(link, ` (${migration.source})`);
             list.append(item);
         }
         show(byId("pairing-migrations-block"), migrations.length > 0);
