@@ -41,12 +41,19 @@ def chromium():
 
 
 @pytest.fixture
-def page(chromium, live_server, settings):
+def browser_locale() -> str | None:
+    """The language the browser asks for (its Accept-Language); None: Chromium's own, English.
+    A test parametrized with `browser_locale` gets a browser in that language."""
+    return None
+
+
+@pytest.fixture
+def page(chromium, live_server, settings, browser_locale):
     # The live server speaks plain HTTP; cookies marked Secure would never come back.
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     context = chromium.new_context(
-        base_url=live_server.url, viewport={"width": 1600, "height": 900}
+        base_url=live_server.url, viewport={"width": 1600, "height": 900}, locale=browser_locale
     )
     # The sessions list is wide: start with the admin's navigation sidebar folded away.
     context.add_init_script("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")

@@ -1,10 +1,13 @@
 """Staff tools in a real browser: move references with a preview, then read the audit."""
 
 import datetime as dt
+import re
 
 import pytest
+from django.utils import translation
 from playwright.sync_api import expect
 
+from sessions_app.dates import local_datetime
 from sessions_app.models import SessionMigration, WhatsAppSession
 from tests import factories
 from tests.admin_scenarios import PASSWORD, reconnected_phone, staff_member
@@ -122,3 +125,53 @@ def test_staff_of_another_organization_do_not_see_the_session(page, log_in, scen
 
     page.goto(f"{SESSIONS}{scene.old.pk}/change/")
     expect(page.locator(".messagelist")).to_contain_text("doesn\u2019t exist")
+
+
+@pytest.mark.parametrize("browser_locale", ["pt-BR"])
+def test_the_move_in_portuguese_for_a_browser_that_asks_for_it(page, log_in, scene):
+    """The same move in a browser set to Brazilian Portuguese: every page, the preview and the
+    success message in Portuguese, and the dates as Brazil writes them, in the staff's zone."""
+    staff_member(scene.organization, username="marina.souza")
+    log_in("marina.souza", PASSWORD)
+
+    page.goto(f"{SESSIONS}{scene.old.pk}/change/")
+    expect(page.locator("html")).to_have_attribute("lang", "pt-br")
+    panel = page.locator("#session-references")
+    expect(panel.locator("h2")).to_have_text("O que aponta para esta sessão")
+    expect(panel.locator("tr", has_text="Oficinas").get_by_role("link")).to_have_text("2")
+    expect(panel.locator("tr", has_text="Mensagens pendentes").get_by_role("link")).to_have_text(
+        "1"
+    )
+
+    page.goto(SESSIONS)
+    old_row = page.locator("#result_list tbody tr").filter(
+        has=page.locator(f"input[name=_selected_action][value='{scene.old.pk}']")
+    )
+    expect(old_row.locator("td.field-status_name")).to_have_text("Desconectada")
+    with translation.override("pt-br"):
+        disconnected = local_datetime(scene.old.disconnected_at)
+    assert re.fullmatch(r"\d\d/\d\d/\d{4} \d\d:\d\d \S+", disconnected)
+    expect(old_row.locator("td.field-disconnected")).to_have_text(disconnected)
+    expect(page.locator("select[name=action] option[value=move_references]")).to_have_text(
+        "Mover as referências para outra sessão…"
+    )
+
+    old_row.locator("input[name=_selected_action]").check()
+    page.select_option("select[name=action]", "move_references")
+    page.click("button[name=index]")
+
+    expect(page.locator("h1")).to_have_text("Mover as referências para outra sessão")
+    expect(page.locator("#move-preview th").first).to_have_text("Sessão")
+    preview = page.locator(f"#move-preview tr[data-session='{scene.old.pk}']")
+    expect(preview.locator("td")).to_have_text(["2", "1", "1", "1", "1", "0", "1", "Pronta"])
+    expect(page.locator("#confirm-move")).to_have_text("Sim, mover as referências")
+
+    page.click("#confirm-move")
+    success = page.locator(".messagelist .success")
+    expect(success).to_contain_text("referências movidas — Oficinas: 2, Webinars: 1")
+    expect(success).to_contain_text("Campanhas ativas: 1")
+
+    success.get_by_role("link", name="registro de auditoria").click()
+    expect(page.locator("#moved-workshops")).to_have_text("Oficinas (2)")
+    expect(page.locator(".field-trigger .readonly")).to_have_text("Admin")
+    assert SessionMigration.objects.get().moved_ids["workshops"]
