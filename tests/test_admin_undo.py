@@ -12,6 +12,7 @@ from django.urls import reverse
 from sessions_app.admin.counts import count_list
 from sessions_app.models import Organization, SessionMigration, WhatsAppSession
 from sessions_app.services.migration import migrate_session
+from tests import factories
 from tests.admin_scenarios import reconnected_phone, staff_member
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
@@ -67,13 +68,27 @@ class TestUndoFromTheAudit:
         assert "What stays, and why (1)" in preview
         assert "deleted since" in preview
 
+    def test_an_undo_that_moves_nothing_back_is_a_warning(self, client):
+        scene, migration = moved_migration()
+        # Every row it moved has moved on since, to a third session of the phone.
+        third = factories.WhatsAppSessionFactory(
+            organization=scene.organization, phone_number=scene.new.phone_number
+        )
+        migrate_session(scene.new, third, trigger="admin", force=True)
+        client.force_login(staff_member(scene.organization))
+
+        response = client.post(undo_url(migration), {"post": "yes"})
+
+        [(level, note)] = [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+        assert level == "warning"
+        assert note.startswith("Undone, but nothing went back: every row it moved has changed")
+
     def test_a_large_migration_lists_a_page_of_each_table_and_says_how_many_more(self, client):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
         from scheduling.models import Workshop
         from sessions_app.admin.audit_rows import LISTED_ROWS_PER_TABLE
-        from tests import factories
 
         scene = reconnected_phone()
         extra = LISTED_ROWS_PER_TABLE + 30

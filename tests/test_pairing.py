@@ -419,6 +419,30 @@ class TestSimulatedScan:
         assert progress["outcome"] == "connected"
         assert "Workshops: 2" in progress["migrations"][0]["summary"]
 
+    def test_the_page_and_its_script_speak_the_staff_members_language(
+        self, settings, staff_client, scene
+    ):
+        """What the script shows comes translated: from the page (when the admin does not
+        answer) and from the status it polls."""
+        settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.console.GatewayBackend"
+        session = pairing_start(organization=scene.organization, predecessor=scene.old)
+        query = f"predecessor={scene.old.pk}"
+        page = staff_client.get(
+            session_url("pairing", session.pk, query), HTTP_ACCEPT_LANGUAGE="pt-BR"
+        )
+        assert 'data-no-answer="O admin não respondeu; tente de novo."' in page.content.decode()
+
+        staff_client.post(
+            session_url("pairing_simulate_scan", session.pk, query), {"phone_number": PHONE}
+        )
+        progress = staff_client.get(
+            session_url("pairing_status", session.pk, query), HTTP_ACCEPT_LANGUAGE="pt-BR"
+        ).json()
+        assert progress["status_label"] == "Conectada"
+        assert progress["message"].startswith(f"Conectada como {PHONE}.")
+        assert progress["migrations"][0]["summary"].startswith("Oficinas: 2")
+        assert progress["migrations"][0]["source"] == f"da sessão {str(scene.old.pk)[:8]}"
+
     def test_a_real_gateway_refuses_to_pretend(self, waha, staff_client, scene):
         session = pairing_start(organization=scene.organization, predecessor=scene.old)
         before = database_state()
