@@ -42,3 +42,13 @@ def redeclare():
     for module, references in reversed(saved):
         module.REFERENCES = references
     declared_references.cache_clear()
+
+
+@pytest.fixture
+def story_gateway(settings):
+    """The in-memory gateway as the product's backend, and the webhook secret the reconnect
+    stories (`tests/reconnect_stories.py`) sign WAHA's webhooks with."""
+    from tests.reconnect_stories import WEBHOOK_SECRET
+
+    settings.WHATSAPP_GATEWAY_BACKEND = "sessions_app.gateway.locmem.GatewayBackend"
+    settings.WHATSAPP_WEBHOOK_SECRET = WEBHOOK_SECRET
