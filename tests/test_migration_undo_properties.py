@@ -1,23 +1,40 @@
-"""Property: a migration followed by its undo gives back every table as it was (but the audit);
-with edits in between, the edited rows are left as edited and reported, the others go back."""
+"""Property: a reconnect's migration followed by its undo gives back every table as it was (but
+the audit and the sessions' status); with edits in between, the edited rows are left as edited
+and reported, the others go back.
 
-import datetime as dt
+The migration is the automatic one: the old session's STOPPED arrives after the new session
+connected and synced its groups from the gateway, through the signed webhook or
+`apply_status_report`. Each session was paired without a phone and got it from a report; the
+groups are what the gateway listed, some no longer listed (inactive) by the time of the move.
+"""
+
+from collections import Counter
 
 import pytest
 from django.db import connection, transaction
-from django.utils import timezone
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
-from sessions_app.models import Organization, WhatsAppGroup, WhatsAppSession
-from sessions_app.services.migration import migrate_session, undo_migration
+from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
+from sessions_app.services.migration import undo_migration
 from tests.migration_helpers import database_snapshot
+from tests.reconnect_stories import (
+    JIDS,
+    LINES,
+    VIAS,
+    Pair,
+    Relist,
+    Report,
+    Story,
+    Sync,
+    assert_reached,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("postgres_only")]
 
-PHONE = "+5511911110000"
-JIDS = [f"12036300000000000{i}@g.us" for i in range(4)]
+EXAMPLES = 40
+OLD, NEW, THIRD = (0, 0), (0, 1), (1, 0)  # (line, index): the old and new session of one phone
 TABLE_OF = {
     "workshops": "workshops",
     "webinars": "webinars",
@@ -29,11 +46,15 @@ TABLE_OF = {
     "messages_with_groups": "scheduled_whatsapp_messages",
 }
 
+LISTED = st.sampled_from(["listed", "listed", "listed once", "never"])
+MESSAGE_STATUSES = st.sampled_from(["pending"] * 4 + ["sending", "sent", "failed", "cancelled"])
 world_strategy = st.fixed_dictionaries(
     {
-        # (jid, active) of the old session's groups, and of the new session's.
-        "old_groups": st.dictionaries(st.sampled_from(JIDS), st.booleans(), max_size=4),
-        "new_groups": st.dictionaries(st.sampled_from(JIDS), st.booleans(), max_size=4),
+        # The phone's groups, and for each of its two sessions whether the gateway lists the
+        # group, listed it once (the group is inactive by the time of the move) or never did.
+        "groups": st.dictionaries(
+            st.sampled_from(JIDS), st.tuples(LISTED, LISTED), min_size=2, max_size=4
+        ),
         "events": st.lists(
             st.tuples(st.sampled_from(["workshop", "webinar"]), st.sampled_from(["old", "new"])),
             max_size=5,
@@ -46,69 +67,101 @@ world_strategy = st.fixed_dictionaries(
         ),
         # (group index, status): messages in the old session's groups.
         "messages": st.lists(
-            st.tuples(st.integers(0, 3), st.sampled_from(ScheduledWhatsAppMessage.Status.values)),
+            st.tuples(st.integers(0, 3), MESSAGE_STATUSES),
+            min_size=2,
             max_size=8,
         ),
         "community": st.booleans(),
+        # How the gateway's reports arrive: the connects, and the old session's late STOPPED.
+        "vias": st.tuples(*[st.sampled_from(VIAS)] * 3),
     }
 )
-edits_strategy = st.lists(
-    st.tuples(
-        st.sampled_from(["repoint", "status", "deactivate", "reactivate", "delete"]),
-        st.integers(0, 20),
-    ),
-    max_size=5,
-)
+# What staff or the dispatcher may do to each kind of moved row before the undo.
+EDITS = {
+    "workshops": ("repoint",),
+    "webinars": ("repoint", "delete"),
+    "campaigns": ("repoint", "status"),
+    "scheduled_messages": ("status",),
+    "groups_moved": ("deactivate",),
+    "groups_merged": ("reactivate",),
+}
+# (which moved row, which of its edits)
+edits_strategy = st.lists(st.tuples(st.integers(0, 40), st.integers(0, 1)), min_size=1, max_size=5)
 
 
-def build(world):
-    now = timezone.now()
-    organization = Organization.objects.create(name="Org")
-    new = WhatsAppSession.objects.create(
-        organization=organization, phone_number=PHONE, status="connected", connected_at=now
-    )
-    old = WhatsAppSession.objects.create(
-        organization=organization,
-        phone_number=PHONE,
-        status="disconnected",
-        created_at=now - dt.timedelta(days=1),
-    )
-    sessions = {"old": old, "new": new}
-    for jid, active in world["new_groups"].items():
-        WhatsAppGroup.objects.create(session=new, group_jid=jid, is_active=active)
-    old_groups = [
-        WhatsAppGroup.objects.create(session=old, group_jid=jid, is_active=active)
-        for jid, active in world["old_groups"].items()
-    ]
+def build(client, world) -> Story:
+    """The old session connected with its rows and groups, and the new session of the same
+    phone connected with its own groups while the old one still runs; a third session of
+    another phone of the organization, for edits to move rows to."""
+    story = Story(client)
+    old_via, new_via, _ = world["vias"]
+    phone = LINES[OLD[0]][1]
+
+    def connect(session, side, via, phone):
+        groups = world["groups"].items() if side is not None else ()
+        story.run(
+            [
+                Pair(*session, frozenset(jid for jid, at in groups if at[side] != "never")),
+                Report(*session, "WORKING", via, phone),
+                Relist(*session, frozenset(jid for jid, at in groups if at[side] == "listed")),
+                Sync(*session),
+            ]
+        )
+        return story.session(*session)
+
+    old = connect(OLD, 0, old_via, phone)
+    organization = old.organization
+    old_groups = list(WhatsAppGroup.objects.filter(session=old).order_by("group_jid"))
     workshop = Workshop.objects.create(
-        organization=organization, title="w", starts_at=now, whatsapp_session=old
+        organization=organization, title="w", starts_at=story.clock, whatsapp_session=old
     )
-    for kind, where in world["events"]:
-        model = Workshop if kind == "workshop" else Webinar
-        model.objects.create(
-            organization=organization, title=kind, starts_at=now, whatsapp_session=sessions[where]
-        )
-    for status, where in world["campaigns"]:
-        NotificationCampaign.objects.create(
-            organization=organization, name="c", session=sessions[where], status=status
-        )
     for index, status in world["messages"]:
         if old_groups:
             ScheduledWhatsAppMessage.objects.create(
                 group=old_groups[index % len(old_groups)],
                 workshop=workshop,
                 body="m",
-                send_at=now,
+                send_at=story.clock,
                 status=status,
             )
     if world["community"]:
         Organization.objects.filter(pk=organization.pk).update(community_session=old)
-    third = WhatsAppSession.objects.create(organization=organization, status="connected")
-    return old, new, third
+    new = connect(NEW, 1, new_via, phone)
+    sessions = {"old": old, "new": new}
+    for kind, where in world["events"]:
+        model = Workshop if kind == "workshop" else Webinar
+        model.objects.create(
+            organization=organization,
+            title=kind,
+            starts_at=story.clock,
+            whatsapp_session=sessions[where],
+        )
+    for status, where in world["campaigns"]:
+        NotificationCampaign.objects.create(
+            organization=organization, name="c", session=sessions[where], status=status
+        )
+    connect(THIRD, None, new_via, LINES[THIRD[0]][1])
+    return story
+
+
+def stop_the_old_session(story: Story, world) -> SessionMigration:
+    """The old session's STOPPED arrives: its references move to the new session."""
+    story.run([Report(*OLD, "STOPPED", world["vias"][2])])
+    return SessionMigration.objects.get(trigger=SessionMigration.Trigger.AUTOMATIC)
 
 
 def without_audit(snapshot):
-    return {table: rows for table, rows in snapshot.items() if table != "session_migrations"}
+    """Every table but the audit, the gateway's event ids, and the sessions (whose status the
+    reports changed): those are compared apart."""
+    return {
+        table: rows
+        for table, rows in snapshot.items()
+        if table not in ("session_migrations", "gateway_events", "whatsapp_sessions")
+    }
+
+
+def supersession() -> set:
+    return set(WhatsAppSession.objects.values_list("pk", "superseded_by_id"))
 
 
 def rows_by_id() -> dict[tuple[str, str], tuple]:
@@ -127,22 +180,12 @@ def row(table, row_id):
         return cursor.fetchone()
 
 
-def apply_edit(kind, n, migration, third):
-    """Change one moved row the way staff or the dispatcher could; the (key, id) it changed."""
-    moved = migration.moved_ids
-    choices = {
-        "repoint": [("workshops", i) for i in moved["workshops"]]
-        + [("webinars", i) for i in moved["webinars"]]
-        + [("campaigns", i) for i in moved["campaigns"]],
-        "status": [("campaigns", i) for i in moved["campaigns"]]
-        + [("scheduled_messages", i) for i in moved["scheduled_messages"]],
-        "deactivate": [("groups_moved", i) for i in moved["groups_moved"]],
-        "reactivate": [("groups_merged", i) for i in moved["groups_merged"]],
-        "delete": [("webinars", i) for i in moved["webinars"]],
-    }[kind]
-    if not choices:
-        return None
-    key, row_id = choices[n % len(choices)]
+def apply_edit(n: int, variant: int, migration, third) -> tuple[str, tuple[str, str]]:
+    """Change one moved row the way staff or the dispatcher could; what was done, and the
+    (key, id) it changed."""
+    moved = sorted((key, i) for key in EDITS for i in migration.moved_ids[key])
+    key, row_id = moved[n % len(moved)]
+    kind = EDITS[key][variant % len(EDITS[key])]
     if kind == "repoint":
         model = {"workshops": Workshop, "webinars": Webinar, "campaigns": NotificationCampaign}[key]
         field = "session" if key == "campaigns" else "whatsapp_session"
@@ -157,63 +200,128 @@ def apply_edit(kind, n, migration, third):
         WhatsAppGroup.objects.filter(pk=row_id).update(is_active=True)
     else:
         Webinar.objects.filter(pk=row_id).delete()
-    return key, row_id
+    return kind, (key, row_id)
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=25,
+    max_examples=EXAMPLES,
     deadline=None,
+    derandomize=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
 
-@PROPERTY_SETTINGS
-@given(world_strategy)
-def test_a_migration_then_its_undo_gives_back_every_table(world):
-    with transaction.atomic():
-        old, new, _ = build(world)
-        before = without_audit(database_snapshot())
+def test_a_migration_then_its_undo_gives_back_every_table(client, story_gateway):
+    reached, examples = Counter(), Counter()
 
-        active_on_old = set(
-            WhatsAppGroup.objects.filter(session=old, is_active=True).values_list(
-                "group_jid", flat=True
+    @PROPERTY_SETTINGS
+    @given(world_strategy)
+    def check(world):
+        with transaction.atomic():
+            story = build(client, world)
+            old, new = story.session(*OLD), story.session(*NEW)
+            before, superseded_before = without_audit(database_snapshot()), supersession()
+            active_on_old = set(
+                WhatsAppGroup.objects.filter(session=old, is_active=True).values_list(
+                    "group_jid", flat=True
+                )
             )
-        )
-        migration = migrate_session(old, new, trigger="command").migration
-        for jid in active_on_old:
-            active = WhatsAppGroup.objects.filter(session=new, group_jid=jid, is_active=True)
-            assert active.count() == 1, jid
-        if migration is not None:
+            pending_on_old = dict(
+                ScheduledWhatsAppMessage.objects.filter(
+                    group__session=old, status="pending"
+                ).values_list("pk", "group__group_jid")
+            )
+
+            migration = stop_the_old_session(story, world)
+
+            for jid in active_on_old:
+                active = WhatsAppGroup.objects.filter(session=new, group_jid=jid, is_active=True)
+                assert active.count() == 1, jid
+            # Every pending message is on the new session now, in its group of the same jid.
+            where_now = {
+                pk: (session_id, jid)
+                for pk, session_id, jid in ScheduledWhatsAppMessage.objects.filter(
+                    pk__in=pending_on_old
+                ).values_list("pk", "group__session_id", "group__group_jid")
+            }
+            assert where_now == {pk: (new.pk, jid) for pk, jid in pending_on_old.items()}
+
             result = undo_migration(migration, actor=None)
+
             assert result.left == {}
+            assert without_audit(database_snapshot()) == before
+            assert supersession() == superseded_before
 
-        assert without_audit(database_snapshot()) == before
-        transaction.set_rollback(True)
-
-
-@PROPERTY_SETTINGS
-@given(world_strategy, edits_strategy)
-def test_rows_edited_in_between_stay_as_edited_and_the_others_go_back(world, edits):
-    with transaction.atomic():
-        old, new, third = build(world)
-        before = rows_by_id()
-        migration = migrate_session(old, new, trigger="command").migration
-        if migration is None:
+            outcome = Counter(
+                {f"moved {key}": 1 for key, ids in migration.moved_ids.items() if ids}
+            )
+            outcome["a merge re-pointed pending messages"] = int(
+                bool(migration.moved_ids["scheduled_messages"])
+            )
+            outcome[f"moved when the STOPPED came through {world['vias'][2]}"] = 1
+            for case in sorted(outcome):
+                event(f"reached: {case}")
+            reached.update(outcome)
+            examples["all"] += 1
             transaction.set_rollback(True)
-            return
-        moved = {(key, i) for key, ids in migration.moved_ids.items() for i in ids}
-        edited = {edit for kind, n in edits if (edit := apply_edit(kind, n, migration, third))}
-        after_edits = {(key, i): row(TABLE_OF[key], i) for key, i in edited}
 
-        result = undo_migration(migration, actor=None)
+    check()
+    assert_reached(
+        reached,
+        examples["all"],
+        most=["a merge re-pointed pending messages"],
+        some=[
+            "moved groups_merged",
+            "moved groups_moved",
+            "moved when the STOPPED came through webhook",
+            "moved when the STOPPED came through apply_status_report",
+        ],
+    )
 
-        left = {(key, entry["id"]) for key, rows in result.left.items() for entry in rows}
-        assert edited <= left
-        for key, i in edited:
-            assert row(TABLE_OF[key], i) == after_edits[(key, i)], (key, i)
-        # A message that followed a group left behind stays with it; every other row is back.
-        followers_left = {(key, i) for key, i in left if key == "messages_with_groups"}
-        assert left - edited <= followers_left
-        for key, i in moved - left:
-            assert row(TABLE_OF[key], i) == before[(TABLE_OF[key], i)], (key, i)
-        transaction.set_rollback(True)
+
+def test_rows_edited_in_between_stay_as_edited_and_the_others_go_back(client, story_gateway):
+    reached, examples = Counter(), Counter()
+
+    @PROPERTY_SETTINGS
+    @given(world_strategy, edits_strategy)
+    def check(world, edits):
+        with transaction.atomic():
+            story = build(client, world)
+            third = story.session(*THIRD)
+            before = rows_by_id()
+            migration = stop_the_old_session(story, world)
+            moved = {(key, i) for key, ids in migration.moved_ids.items() for i in ids}
+            edit_kinds = {}
+            for n, variant in edits:  # the workshop built on the old session always moves
+                kind, edit = apply_edit(n, variant, migration, third)
+                edit_kinds[edit] = kind
+            edited = set(edit_kinds)
+            after_edits = {(key, i): row(TABLE_OF[key], i) for key, i in edited}
+
+            result = undo_migration(migration, actor=None)
+
+            left = {(key, entry["id"]) for key, rows in result.left.items() for entry in rows}
+            assert edited <= left
+            for key, i in edited:
+                assert row(TABLE_OF[key], i) == after_edits[(key, i)], (key, i)
+            # A message that followed a group left behind stays with it; every other row is back.
+            followers_left = {(key, i) for key, i in left if key == "messages_with_groups"}
+            assert left - edited <= followers_left
+            for key, i in moved - left:
+                assert row(TABLE_OF[key], i) == before[(TABLE_OF[key], i)], (key, i)
+
+            outcome = Counter({f"edit: {kind}": 1 for kind in edit_kinds.values()})
+            outcome["rows went back beside the edited ones"] = int(bool(moved - left))
+            for case in sorted(outcome):
+                event(f"reached: {case}")
+            reached.update(outcome)
+            examples["all"] += 1
+            transaction.set_rollback(True)
+
+    check()
+    assert_reached(
+        reached,
+        examples["all"],
+        most=["rows went back beside the edited ones"],
+        some=[f"edit: {kind}" for kind in ("repoint", "status", "deactivate", "reactivate")],
+    )
