@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from django.test import TestCase
+from hypothesis import event
 from hypothesis import strategies as st
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
@@ -52,17 +53,33 @@ Status = WhatsAppSession.Status
 VIAS = ("webhook", "apply_status_report")
 
 
-def assert_reached(reached: Counter, examples: int, *, most=(), some=()) -> None:
-    """Each case in `most` was reached by at least a third of the `examples`, and each case in
-    `some` by at least one: a property that never met its case proves nothing. `reached`
-    counts, per case, the examples that reached it."""
-    summary = ", ".join(f"{case} {n}/{examples}" for case, n in sorted(reached.items()))
-    print(f"reached: {summary}")  # shown with -s, or when the test fails
-    assert examples > 0
-    for case in most:
-        assert reached[case] * 3 >= examples, f"{case}: {reached[case]} of {examples} examples"
-    for case in some:
-        assert reached[case] > 0, f"{case}: no example reached it ({summary})"
+@dataclass
+class Reach:
+    """What the examples of a property test reached: per case, how many examples reached it.
+    A property that never met its case proves nothing."""
+
+    cases: Counter = field(default_factory=Counter)
+    examples: int = 0
+
+    def record(self, outcome: dict[str, int]) -> None:
+        """One example's outcome (case: reached or not); each case reached is also reported to
+        hypothesis as an event."""
+        for case in sorted(case for case, reached in outcome.items() if reached):
+            event(f"reached: {case}")
+            self.cases[case] += 1
+        self.examples += 1
+
+    def assert_reached(self, *, most=(), some=()) -> None:
+        """Each case in `most` was reached by at least a third of the examples, and each case
+        in `some` by at least one."""
+        summary = ", ".join(f"{case} {n}/{self.examples}" for case, n in sorted(self.cases.items()))
+        print(f"reached: {summary}")  # shown with -s, or when the test fails
+        assert self.examples > 0
+        for case in most:
+            reached = self.cases[case]
+            assert reached * 3 >= self.examples, f"{case}: {reached} of {self.examples} examples"
+        for case in some:
+            assert self.cases[case] > 0, f"{case}: no example reached it ({summary})"
 
 
 def gateway_lists(name: str, jids) -> None:

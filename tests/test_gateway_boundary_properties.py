@@ -16,14 +16,14 @@ from dataclasses import dataclass
 import pytest
 from django.db import transaction
 from django.test import TestCase
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduling.models import ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.gateway import locmem
 from sessions_app.models import SessionMigration, WhatsAppGroup, WhatsAppSession
 from tests import factories
-from tests.reconnect_stories import assert_reached, gateway_lists, post_waha_status
+from tests.reconnect_stories import Reach, gateway_lists, post_waha_status
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 
@@ -151,7 +151,7 @@ def deliver(client, chains, reports, answers: Counter):
 
 
 def test_out_of_order_and_repeated_reports_end_as_the_in_order_sequence(client, story_gateway):
-    reached, examples = Counter(), Counter()
+    reach = Reach()
 
     @settings(
         max_examples=EXAMPLES,
@@ -179,12 +179,8 @@ def test_out_of_order_and_repeated_reports_end_as_the_in_order_sequence(client, 
             expected_groups += [(last, jid) for jid in GROUPS[phone]]
         # One active group per group_jid, on each chain's live end.
         assert active_groups == sorted(expected_groups)
-        for kind in ("stale", "duplicate", "merged"):
-            if answers[kind]:
-                reached[kind] += 1
-                event(f"reached: {kind}")
-        examples["all"] += 1
+        reach.record({kind: answers[kind] for kind in ("stale", "duplicate", "merged")})
 
     check()
     # The shuffles must have reached what the test is about, not merely run.
-    assert_reached(reached, examples["all"], most=["stale", "duplicate", "merged"])
+    reach.assert_reached(most=["stale", "duplicate", "merged"])

@@ -12,12 +12,12 @@ from collections import Counter
 
 import pytest
 from django.db import transaction
-from hypothesis import HealthCheck, event, given, settings, target
+from hypothesis import HealthCheck, given, settings, target
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
 from sessions_app.services.migration import live_successor, sweep_references
-from tests.reconnect_stories import LINES, Story, assert_reached, stories
+from tests.reconnect_stories import LINES, Reach, Story, stories
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("postgres_only")]
 
@@ -124,7 +124,7 @@ def reach_of(story: Story) -> Counter:
 
 
 def test_every_reference_ends_on_the_live_end_of_its_chain(client, story_gateway):
-    reached, examples = Counter(), Counter()
+    reach = Reach()
 
     @PROPERTY_SETTINGS
     @given(stories())
@@ -136,17 +136,11 @@ def test_every_reference_ends_on_the_live_end_of_its_chain(client, story_gateway
 
             assert_the_world_holds(story)
 
-            outcome = reach_of(story)
-            for case in sorted(outcome):
-                event(f"reached: {case}")
-            reached.update(outcome)
-            examples["all"] += 1
+            reach.record(reach_of(story))
             transaction.set_rollback(True)
 
     check()
-    assert_reached(
-        reached,
-        examples["all"],
+    reach.assert_reached(
         most=["a session was superseded", "a merge re-pointed pending messages"],
         some=[
             "superseded by a connect",
@@ -162,7 +156,7 @@ def test_every_reference_ends_on_the_live_end_of_its_chain(client, story_gateway
 def test_the_sweep_finishes_what_the_automatic_path_never_saw(client, story_gateway):
     """Rows attached to a superseded session behind the product's back, and connects written
     without a signal, are finished by the sweep; what stays behind waits for its phone."""
-    reached, examples = Counter(), Counter()
+    reach = Reach()
 
     @PROPERTY_SETTINGS
     @given(stories(bypass=True))
@@ -188,17 +182,11 @@ def test_the_sweep_finishes_what_the_automatic_path_never_saw(client, story_gate
                 ):
                     outcome["rows wait on a superseded session for their phone"] = 1
 
-            outcome.update(reach_of(story))
-            for case in sorted(outcome):
-                event(f"reached: {case}")
-            reached.update(outcome)
-            examples["all"] += 1
+            reach.record(outcome + reach_of(story))
             transaction.set_rollback(True)
 
     check()
-    assert_reached(
-        reached,
-        examples["all"],
+    reach.assert_reached(
         most=["the sweep finished something"],
         some=[
             "rows wait on a superseded session for their phone",

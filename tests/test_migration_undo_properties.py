@@ -12,7 +12,7 @@ from collections import Counter
 
 import pytest
 from django.db import connection, transaction
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Webinar, Workshop
@@ -24,11 +24,11 @@ from tests.reconnect_stories import (
     LINES,
     VIAS,
     Pair,
+    Reach,
     Relist,
     Report,
     Story,
     Sync,
-    assert_reached,
 )
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.usefixtures("postgres_only")]
@@ -212,7 +212,7 @@ PROPERTY_SETTINGS = settings(
 
 
 def test_a_migration_then_its_undo_gives_back_every_table(client, story_gateway):
-    reached, examples = Counter(), Counter()
+    reach = Reach()
 
     @PROPERTY_SETTINGS
     @given(world_strategy)
@@ -259,16 +259,11 @@ def test_a_migration_then_its_undo_gives_back_every_table(client, story_gateway)
                 bool(migration.moved_ids["scheduled_messages"])
             )
             outcome[f"moved when the STOPPED came through {world['vias'][2]}"] = 1
-            for case in sorted(outcome):
-                event(f"reached: {case}")
-            reached.update(outcome)
-            examples["all"] += 1
+            reach.record(outcome)
             transaction.set_rollback(True)
 
     check()
-    assert_reached(
-        reached,
-        examples["all"],
+    reach.assert_reached(
         most=["a merge re-pointed pending messages"],
         some=[
             "moved groups_merged",
@@ -280,7 +275,7 @@ def test_a_migration_then_its_undo_gives_back_every_table(client, story_gateway)
 
 
 def test_rows_edited_in_between_stay_as_edited_and_the_others_go_back(client, story_gateway):
-    reached, examples = Counter(), Counter()
+    reach = Reach()
 
     @PROPERTY_SETTINGS
     @given(world_strategy, edits_strategy)
@@ -312,16 +307,11 @@ def test_rows_edited_in_between_stay_as_edited_and_the_others_go_back(client, st
 
             outcome = Counter({f"edit: {kind}": 1 for kind in edit_kinds.values()})
             outcome["rows went back beside the edited ones"] = int(bool(moved - left))
-            for case in sorted(outcome):
-                event(f"reached: {case}")
-            reached.update(outcome)
-            examples["all"] += 1
+            reach.record(outcome)
             transaction.set_rollback(True)
 
     check()
-    assert_reached(
-        reached,
-        examples["all"],
+    reach.assert_reached(
         most=["rows went back beside the edited ones"],
         some=[f"edit: {kind}" for kind in ("repoint", "status", "deactivate", "reactivate")],
     )
