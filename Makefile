@@ -16,13 +16,14 @@ APT_GET := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::
 CATALOGS := $(wildcard locale/*/LC_MESSAGES/django.po)
 COMPILED := $(CATALOGS:.po=.mo)
 
-.PHONY: help install run test lint format bench chromium gettext translations messages
+.PHONY: help install run test lint format bench mutants chromium gettext translations messages
 
 help:
 	@echo "make run    serve the admin on http://127.0.0.1:8000/admin/ with demo data"
 	@echo "make test   run the whole suite on PostgreSQL (started or installed as needed)"
 	@echo "make lint   ruff check and ruff format --check"
 	@echo "make bench  run the benchmarks on PostgreSQL and print their figures"
+	@echo "make mutants  mutation-test the guards (mutmut) and print the surviving mutants"
 	@echo "make messages  refresh locale/*/django.po from the strings marked in the code"
 
 $(INSTALLED): pyproject.toml
@@ -78,3 +79,14 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	@url=$$(./scripts/ensure-postgres.sh) || { echo "make bench: no PostgreSQL available" >&2; exit 1; }; \
 	DATABASE_URL="$$url" $(PY) -m benchmarks
+
+# Mutation testing of the modules that hold the guards, with the tests that cover them (see
+# [tool.mutmut] in pyproject.toml). Not part of `make test`: a fresh run each time, on a database
+# of its own (the test database's name + "_mutants"), so it never meets a test run's. Prints the
+# counts and every survivor that docs/mutants.md does not already judge.
+mutants: $(INSTALLED) translations
+	@url=$$(./scripts/ensure-postgres.sh) || { echo "make mutants: no PostgreSQL available" >&2; exit 1; }; \
+	export DATABASE_URL=$$(echo "$$url" | sed -E 's#^([^?]*/[^/?]+)(\?.*)?$$#\1_mutants\2#'); \
+	echo "make mutants: database $${DATABASE_URL%%\?*}" | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#'; \
+	rm -rf mutants; \
+	$(VENV)/bin/mutmut run --max-children 1 && $(PY) scripts/mutants-report.py
