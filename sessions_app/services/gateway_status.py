@@ -259,10 +259,9 @@ class RefreshResult:
 
 
 def refresh_session_status(
-    *, session: WhatsAppSession, gateway: BaseGatewayBackend | None = None
+    *, session: WhatsAppSession, gateway: BaseGatewayBackend
 ) -> RefreshResult:
     """Ask the gateway for `session`'s status and record it; errors are returned, not raised."""
-    gateway = gateway or get_gateway()
     key = gateway.session_key
     name = session.gateway_name(key)
     if not name:
