@@ -464,18 +464,15 @@ def sweep_references(
     if organization_id is not None:
         sessions = sessions.filter(organization_id=organization_id)
 
-    waiting = (
-        WhatsAppSession.objects.filter(
-            organization_id=OuterRef("organization_id"),
-            phone_number=OuterRef("phone_number"),
-            status=WhatsAppSession.Status.DISCONNECTED,
-            superseded_by__isnull=True,
-        )
-        .exclude(pk=OuterRef("pk"))
-        .exclude(held_for_staff())
-    )
+    # A session without a phone has no predecessor: its NULL phone equals no other.
+    waiting = WhatsAppSession.objects.filter(
+        organization_id=OuterRef("organization_id"),
+        phone_number=OuterRef("phone_number"),
+        status=WhatsAppSession.Status.DISCONNECTED,
+        superseded_by__isnull=True,
+    ).exclude(held_for_staff())
     adopters = (
-        sessions.filter(status=WhatsAppSession.Status.CONNECTED, phone_number__isnull=False)
+        sessions.filter(status=WhatsAppSession.Status.CONNECTED)
         .filter(Exists(waiting))
         .order_by(F("connected_at").desc(nulls_last=True), "-created_at")
     )
