@@ -529,12 +529,10 @@ class UndoResult:
     """What an undo put back (or, on a dry run, would put back), per count key, and what it
     left where it is, `{key: [{"id": ..., "reason": ...}]}`."""
 
-    original: SessionMigration
     counts: dict[str, int]
     moved_ids: dict[str, list[str]]
     left: dict[str, list[dict[str, str]]]
     undo: SessionMigration | None = None
-    dry_run: bool = False
 
     @property
     def left_count(self) -> int:
@@ -590,13 +588,11 @@ def undo_migration(
         plan = _Plan(old=old, new=new, using=using, dry_run=dry_run)
         left: dict[str, list[dict[str, str]]] = {}
         _undo_references(plan, locked, left)
-        moved_ids = {key: plan.moved_ids.get(key, []) for key in count_keys()}
+        moved_ids = {key: plan.moved_ids[key] for key in count_keys()}
         result = UndoResult(
-            original=locked,
             counts={key: len(ids) for key, ids in moved_ids.items()},
             moved_ids=moved_ids,
             left={key: rows for key, rows in left.items() if rows},
-            dry_run=dry_run,
         )
         if dry_run:
             return result
@@ -636,7 +632,6 @@ def _refuse_a_second_live_name(
         holder = (
             WhatsAppSession.objects.using(using)
             .filter(superseded_by__isnull=True, **{f"session_data__{key}": name})
-            .exclude(pk=old.pk)
             .first()
             if name
             else None
@@ -675,9 +670,7 @@ def _undo_move(plan: _Plan, ref: Reference, ids: list[str], left: dict) -> None:
     rows = manager.filter(
         _among(plan, ref.model, ids), **{ref.field_name: plan.new.pk}, **ref.rule.where
     )
-    plan.moved_ids[key] = (
-        _update_returning_ids(plan, rows, {ref.field_name: plan.old.pk}) if ids else []
-    )
+    plan.moved_ids[key] = _update_returning_ids(plan, rows, {ref.field_name: plan.old.pk})
     _note_left(plan, ref, key, ids, left, ref.field_name, ref.rule.where)
 
 
@@ -732,48 +725,37 @@ def _undo_groups(plan: _Plan, ref: Reference, moved: dict, prior: dict, left: di
     old, new = {session_field: plan.old.pk}, {session_field: plan.new.pk}
 
     merged_ids = moved.get(ref.rule.merged_key) or []
-    plan.moved_ids[ref.rule.merged_key] = (
-        _update_returning_ids(
-            plan,
-            groups.filter(_among(plan, ref.model, merged_ids), is_active=False, **old),
-            {"is_active": True},
-        )
-        if merged_ids
-        else []
+    plan.moved_ids[ref.rule.merged_key] = _update_returning_ids(
+        plan,
+        groups.filter(_among(plan, ref.model, merged_ids), is_active=False, **old),
+        {"is_active": True},
     )
     _note_left(plan, ref, ref.rule.merged_key, merged_ids, left, session_field, {})
 
-    # The merge's targets it activated go back to inactive, unless moved or deactivated since.
+    # The merge's targets it activated go back to inactive, unless moved since.
     activated = prior.get("groups_activated") or []
-    if activated and not plan.dry_run:
-        _update_returning_ids(
-            plan,
-            groups.filter(_among(plan, ref.model, activated), is_active=True, **new),
-            {"is_active": False},
-        )
+    _update_returning_ids(
+        plan, groups.filter(_among(plan, ref.model, activated), **new), {"is_active": False}
+    )
 
     moved_ids = moved.get(ref.rule.moved_key) or []
     was_inactive = prior.get("groups_moved_inactive") or []
     # A group of the same group_jid on the old session (synced since) keeps the one it has.
-    movable = (
-        groups.filter(_among(plan, ref.model, moved_ids), is_active=True, **new).exclude(
-            group_jid__in=groups.filter(**old).values("group_jid")
-        )
-        if moved_ids
-        else groups.none()
+    movable = groups.filter(_among(plan, ref.model, moved_ids), is_active=True, **new).exclude(
+        group_jid__in=groups.filter(**old).values("group_jid")
     )
-    back = []
-    if moved_ids:
-        back += _update_returning_ids(
+    back = [
+        *_update_returning_ids(
             plan,
             movable.filter(_among(plan, ref.model, was_inactive)),
             {session_field: plan.old.pk, "is_active": False},
-        )
-        back += _update_returning_ids(
+        ),
+        *_update_returning_ids(
             plan,
             movable.exclude(_among(plan, ref.model, was_inactive)),
             {session_field: plan.old.pk},
-        )
+        ),
+    ]
     plan.moved_ids[ref.rule.moved_key] = back
     _note_left(plan, ref, ref.rule.moved_key, moved_ids, left, session_field, {})
 
@@ -913,8 +895,9 @@ def _restore_sessions(plan: _Plan, migration: SessionMigration) -> None:
     # one live.
     set_by_move = {"old": str(plan.new.pk), "new": ""}
     for role, session in (("old", plan.old), ("new", plan.new)):
-        state = states.get(role) or {"superseded_by": None, "updated_at": None}
-        before = state["superseded_by"]
+        # A move audited before the sessions' state was recorded: both count as live before it.
+        state = states.get(role) or {}
+        before = state.get("superseded_by")
         if str(session.superseded_by_id or "") != set_by_move[role] or set_by_move[role] == str(
             before or ""
         ):
