@@ -1,0 +1,201 @@
+"""What each webhook answers a gateway it refuses: the status and the one-line reason that the
+gateway's delivery log shows, word for word; and the edge of what it still accepts (PostgreSQL).
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import time
+from http import HTTPStatus
+
+import jwt
+import pytest
+
+from sessions_app.models import WhatsAppSession
+from sessions_app.services.gateway_status import WEBHOOK_MAX_BYTES, WebhookRefused
+from sessions_app.services.vps_webhook import vps_webhook_receive
+from tests.factories import WhatsAppSessionFactory
+from tests.migration_helpers import database_snapshot
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
+
+EVOLUTION_KEY = os.environ["EVOLUTION_WEBHOOK_JWT_KEY"]  # set by tests/env.py
+VPS_SECRET = "vps-webhook-secret"
+VPS_NAME = "wa_6f1c2d4e-0000-4000-8000-000000000001"
+Status = WhatsAppSession.Status
+
+
+def evolution_post(client, body: dict):
+    now = int(time.time())
+    claims = {"iat": now, "exp": now + 600, "app": "evolution", "action": "webhook"}
+    bearer = jwt.encode(claims, EVOLUTION_KEY, algorithm="HS256")
+    return client.post(
+        "/webhooks/evolution/",
+        data=json.dumps(body).encode(),
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {bearer}"},
+    )
+
+
+def vps_sign(body: bytes) -> str:
+    return hmac.new(VPS_SECRET.encode(), body, hashlib.sha512).hexdigest()
+
+
+def vps_body(**fields) -> bytes:
+    report = {"sessionId": VPS_NAME, "status": "connected", "phoneNumber": "5511987654321"}
+    return json.dumps({**report, **fields}).encode()
+
+
+def vps_post(client, body: bytes):
+    return client.post(
+        "/webhooks/vps/",
+        data=body,
+        content_type="application/json",
+        HTTP_X_WEBHOOK_HMAC=vps_sign(body),
+    )
+
+
+@pytest.fixture
+def evolution_session():
+    return WhatsAppSessionFactory(
+        status=Status.CONNECTING, phone_number=None, session_data={"session_name": "aurora-2"}
+    )
+
+
+@pytest.fixture
+def vps_session(settings):
+    settings.WHATSAPP_VPS_WEBHOOK_SECRET = VPS_SECRET
+    return WhatsAppSessionFactory(
+        status=Status.CONNECTING,
+        phone_number=None,
+        connected_at=None,
+        session_data={"vps_session_id": VPS_NAME},
+    )
+
+
+class TestEvolution:
+    @pytest.mark.parametrize(
+        ("body", "reason"),
+        [
+            (
+                {"event": "connection.update", "data": {"state": "open"}},
+                'A connection.update event needs an "instance" name.',
+            ),
+            (
+                {"event": "connection.update", "instance": "aurora-2", "data": {}},
+                'A connection.update event needs "data": {"state": ...}.',
+            ),
+            (
+                {
+                    "event": "connection.update",
+                    "instance": "aurora-2",
+                    "data": {"state": "open", "instance": "another"},
+                },
+                '"data.instance" names another instance than "instance".',
+            ),
+            (
+                {
+                    "event": "connection.update",
+                    "instance": "aurora-2",
+                    "data": {"state": "open", "wuid": 5511987654321},
+                },
+                '"data.wuid" must be a string.',
+            ),
+        ],
+        ids=["no-instance", "no-state", "another-instance", "wuid-not-a-string"],
+    )
+    def test_a_malformed_report_is_refused_saying_why(
+        self, client, evolution_session, body, reason
+    ):
+        before = database_snapshot()
+
+        response = evolution_post(client, body)
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.BAD_REQUEST,
+            {"error": reason},
+        )
+        assert database_snapshot() == before
+
+    def test_a_report_whose_data_does_not_repeat_the_instance_applies(
+        self, client, evolution_session
+    ):
+        body = {"event": "connection.update", "instance": "aurora-2", "data": {"state": "open"}}
+
+        response = evolution_post(client, body)
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        evolution_session.refresh_from_db()
+        assert evolution_session.status == Status.CONNECTED
+
+
+class TestVps:
+    @pytest.mark.parametrize(
+        ("body", "reason"),
+        [
+            (vps_body(sessionId=""), 'A status report needs a "sessionId".'),
+            (vps_body(phoneNumber=True), '"phoneNumber" must be text or a number.'),
+            (
+                vps_body(timestamp="2026-02-30T10:00:00Z"),
+                '"timestamp" must be an ISO 8601 date and time.',
+            ),
+        ],
+        ids=["empty-session-id", "phone-not-text", "no-such-day"],
+    )
+    def test_a_malformed_report_is_refused_saying_why(self, client, vps_session, body, reason):
+        before = database_snapshot()
+
+        response = vps_post(client, body)
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.BAD_REQUEST,
+            {"error": reason},
+        )
+        assert database_snapshot() == before
+
+    def test_no_secret_configured_is_said_so(self, client, vps_session, settings):
+        settings.WHATSAPP_VPS_WEBHOOK_SECRET = ""
+
+        response = vps_post(client, vps_body())
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.UNAUTHORIZED,
+            {"error": "No webhook secret is configured (WHATSAPP_VPS_WEBHOOK_SECRET)."},
+        )
+
+    def test_an_empty_phone_is_no_phone(self, client, vps_session):
+        response = vps_post(client, vps_body(status="qr", phoneNumber=""))
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        vps_session.refresh_from_db()
+        assert (vps_session.status, vps_session.phone_number) == (Status.CONNECTING, None)
+
+    def test_a_time_without_a_zone_is_utc(self, client, vps_session):
+        response = vps_post(client, vps_body(timestamp="2026-11-25T13:00:00"))
+
+        assert response.status_code == HTTPStatus.OK, response.content
+        vps_session.refresh_from_db()
+        assert vps_session.last_report_at.isoformat() == "2026-11-25T13:00:00+00:00"
+
+    def test_a_body_read_past_the_limit_is_refused_before_its_signature(self, vps_session):
+        """A chunked call has no Content-Length: the service checks the length it was given."""
+        before = database_snapshot()
+
+        with pytest.raises(WebhookRefused) as refused:
+            vps_webhook_receive(body=b"x" * (WEBHOOK_MAX_BYTES + 1), signature=None)
+
+        assert (refused.value.status, str(refused.value)) == (
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+            f"Body larger than {WEBHOOK_MAX_BYTES} bytes.",
+        )
+        assert database_snapshot() == before
+
+    def test_a_body_of_exactly_the_limit_is_read(self, vps_session):
+        body = vps_body(padding="")
+        body = body[:-1] + b',"pad":"' + b"x" * (WEBHOOK_MAX_BYTES - len(body) - 9) + b'"}'
+        assert len(body) == WEBHOOK_MAX_BYTES
+
+        outcome = vps_webhook_receive(body=body, signature=vps_sign(body))
+
+        assert outcome.session.pk == vps_session.pk
