@@ -1,0 +1,106 @@
+"""What the dispatcher writes back on a message, and what Retry now resets (PostgreSQL)."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from scheduling.models import ScheduledWhatsAppMessage
+from scheduling.services import DispatchOptions, dispatch_due_messages, messages_retry_now
+from sessions_app.gateway import RetryableGatewayError, locmem
+from tests.factories import ScheduledWhatsAppMessageFactory
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
+Status = ScheduledWhatsAppMessage.Status
+
+
+@pytest.fixture(autouse=True)
+def gateway():
+    locmem.reset()
+    yield locmem
+    locmem.reset()
+
+
+def test_giving_up_after_a_single_attempt_says_attempt(gateway):
+    message = ScheduledWhatsAppMessageFactory()
+    gateway.failures[message.event.whatsapp_session.gateway_session_name] = RetryableGatewayError(
+        "WAHA answered 503"
+    )
+
+    dispatch_due_messages(
+        worker="w1",
+        options=DispatchOptions(max_attempts=1, send_interval_seconds=0, send_jitter_seconds=0),
+    )
+
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == (Status.FAILED, 1)
+    assert message.last_error == "Gave up after 1 attempt: WAHA answered 503"
+
+
+class TestRetryNow:
+    def test_a_failed_message_is_due_at_once_with_fresh_attempts_and_its_last_error(self):
+        long_ago = timezone.now() - dt.timedelta(days=2)
+        message = ScheduledWhatsAppMessageFactory(
+            status=Status.FAILED,
+            attempts=5,
+            last_error="Gave up after 5 attempts: WAHA answered 503",
+            send_at=long_ago,
+            next_attempt_at=long_ago,
+        )
+        ScheduledWhatsAppMessage.objects.filter(pk=message.pk).update(updated_at=long_ago)
+        before = timezone.now()
+
+        retried = messages_retry_now(queryset=ScheduledWhatsAppMessage.objects.all())
+
+        message.refresh_from_db()
+        assert retried == 1
+        assert (message.status, message.attempts, message.last_error) == (
+            Status.PENDING,
+            0,
+            "Gave up after 5 attempts: WAHA answered 503",
+        )
+        assert message.next_attempt_at >= before
+        assert message.updated_at >= before
+
+    def test_a_message_marked_failed_by_hand_while_claimed_is_no_longer_claimed(self):
+        message = ScheduledWhatsAppMessageFactory(
+            status=Status.FAILED,
+            claimed_by="host:123:abcd",
+            lease_expires_at=timezone.now() + dt.timedelta(minutes=5),
+        )
+
+        messages_retry_now(queryset=ScheduledWhatsAppMessage.objects.filter(pk=message.pk))
+
+        message.refresh_from_db()
+        assert (message.status, message.claimed_by, message.lease_expires_at) == (
+            Status.PENDING,
+            "",
+            None,
+        )
+
+    def test_only_the_selected_messages_are_retried(self):
+        selected = ScheduledWhatsAppMessageFactory(status=Status.FAILED)
+        other = ScheduledWhatsAppMessageFactory(status=Status.FAILED)
+
+        retried = messages_retry_now(
+            queryset=ScheduledWhatsAppMessage.objects.filter(pk=selected.pk)
+        )
+
+        assert retried == 1
+        other.refresh_from_db()
+        assert other.status == Status.FAILED
+
+
+class TestThePauseBetweenTwoSendsOfASession:
+    def test_is_the_interval_exactly_without_jitter(self):
+        options = DispatchOptions(send_interval_seconds=3, send_jitter_seconds=0)
+
+        assert {options.pause() for _ in range(20)} == {dt.timedelta(seconds=3)}
+
+    def test_adds_a_jitter_of_up_to_the_configured_seconds(self):
+        options = DispatchOptions(send_interval_seconds=3, send_jitter_seconds=0.5)
+
+        pauses = [options.pause().total_seconds() for _ in range(50)]
+
+        assert all(3 <= pause <= 3.5 for pause in pauses)
+        assert len(set(pauses)) > 1
