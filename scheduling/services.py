@@ -501,9 +501,10 @@ def release_claims(*, worker: str) -> int:
     """Give back every message `worker` holds, untouched, for any dispatcher to take."""
     held = ScheduledWhatsAppMessage.objects.filter(status=Status.SENDING, claimed_by=worker)
     ids = list(held.values_list("pk", flat=True))
-    released = ScheduledWhatsAppMessage.objects.filter(
-        pk__in=ids, status=Status.SENDING, claimed_by=worker
-    ).update(status=Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=timezone.now())
+    # Still held: a row another dispatcher took over meanwhile is its own.
+    released = held.filter(pk__in=ids).update(
+        status=Status.PENDING, claimed_by="", lease_expires_at=None, updated_at=timezone.now()
+    )
     _follow_live_groups(ids)
     return released
 

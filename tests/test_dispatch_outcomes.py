@@ -1,12 +1,22 @@
 """What the dispatcher writes back on a message, and what Retry now resets (PostgreSQL)."""
 
 import datetime as dt
+import io
+import socket
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 
 from scheduling.models import ScheduledWhatsAppMessage
-from scheduling.services import DispatchOptions, dispatch_due_messages, messages_retry_now
+from scheduling.services import (
+    DispatchOptions,
+    claim_due_messages,
+    dispatch_due_messages,
+    dispatcher_id,
+    messages_retry_now,
+    release_claims,
+)
 from sessions_app.gateway import RetryableGatewayError, locmem
 from tests.factories import ScheduledWhatsAppMessageFactory
 
@@ -104,3 +114,49 @@ class TestThePauseBetweenTwoSendsOfASession:
 
         assert all(3 <= pause <= 3.5 for pause in pauses)
         assert len(set(pauses)) > 1
+
+
+def test_claims_given_back_are_pending_and_no_longer_claimed():
+    mine = ScheduledWhatsAppMessageFactory.create_batch(2)
+    theirs = ScheduledWhatsAppMessageFactory()
+    claim_due_messages(worker="me", options=DispatchOptions(batch_size=2))
+    claim_due_messages(worker="them", options=DispatchOptions())
+    before = timezone.now()
+
+    assert release_claims(worker="me") == 2
+
+    for message in mine:
+        message.refresh_from_db()
+        assert (message.status, message.claimed_by, message.lease_expires_at) == (
+            Status.PENDING,
+            "",
+            None,
+        )
+        assert message.updated_at >= before
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.claimed_by) == (Status.SENDING, "them")
+
+
+def test_the_id_of_a_dispatcher_on_a_host_with_a_long_name_fits_a_claim(monkeypatch):
+    monkeypatch.setattr(socket, "gethostname", lambda: "h" * 255)
+    message = ScheduledWhatsAppMessageFactory()
+    worker = dispatcher_id()
+
+    claimed, _ = claim_due_messages(worker=worker, options=DispatchOptions())
+
+    assert [m.id for m in claimed] == [message.pk]
+    message.refresh_from_db()
+    assert message.claimed_by == worker
+
+
+def test_the_command_totals_every_pass(gateway):
+    for _ in range(3):
+        ScheduledWhatsAppMessageFactory()  # each through a session of its own
+    out = io.StringIO()
+
+    call_command("process_message_queue", batch=1, stdout=out)
+
+    assert out.getvalue().splitlines()[-1] == (
+        "sent 3, retried 0, failed 0, deferred 0, released 0"
+    )
+    assert len(gateway.outbox) == 3
