@@ -108,17 +108,6 @@ class OrganizationScopedAdmin:
             list_filter.append(item)
         return list_filter
 
-    def lookup_allowed(self, lookup, value, request=None):
-        # Links from a session page filter other lists by a row on the organization path, e.g.
-        # messages by `group__session__id__exact`. Only the id of that row may be compared:
-        # anything deeper could probe fields of related rows, which is what this check guards.
-        path_parts = self.organization_field.split(LOOKUP_SEP)
-        lookup_parts = lookup.split(LOOKUP_SEP)
-        for n in range(1, len(path_parts) + 1):
-            if lookup_parts[:n] == path_parts[:n] and _is_id_comparison(lookup_parts[n:]):
-                return True
-        return super().lookup_allowed(lookup, value, request)
-
     # Lists ---------------------------------------------------------------------------------
 
     def get_list_display(self, request):
@@ -178,13 +167,6 @@ class OrganizationScopedAdmin:
             return False
         last = fields[-1]
         return last.is_relation and last.related_model is Organization
-
-
-_ID_COMPARISONS = {(), ("exact",), ("in",), ("id",), ("id", "exact"), ("id", "in")}
-
-
-def _is_id_comparison(parts: list[str]) -> bool:
-    return tuple(parts) in _ID_COMPARISONS
 
 
 def organization_id_of(obj, organization_field: str):
