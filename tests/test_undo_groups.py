@@ -2,7 +2,7 @@
 with the reason staff read (PostgreSQL)."""
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Workshop
 from sessions_app.models import WhatsAppGroup
@@ -200,3 +200,12 @@ class TestRowsLeftAndWhy:
 
         assert reasons(result)[("scheduled_messages", str(message.pk))] == "now sent"
         assert group_of(message) == target.pk
+
+    def test_the_status_it_is_in_now_is_named_in_the_staffs_language(self, merge):
+        _old, _new, migration, _merged, _moving, _target, message = merge
+        ScheduledWhatsAppMessage.objects.filter(pk=message.pk).update(status=Message.SENT)
+
+        with translation.override("pt-br"):
+            result = undo_migration(migration, actor=None)
+
+        assert reasons(result)[("scheduled_messages", str(message.pk))] == "agora enviada"

@@ -26,16 +26,22 @@ VPS_NAME = "wa_6f1c2d4e-0000-4000-8000-000000000001"
 Status = WhatsAppSession.Status
 
 
-def evolution_post(client, body: dict):
+def evolution_token(key=EVOLUTION_KEY, algorithm="HS256", **changes) -> str:
     now = int(time.time())
     claims = {"iat": now, "exp": now + 600, "app": "evolution", "action": "webhook"}
-    bearer = jwt.encode(claims, EVOLUTION_KEY, algorithm="HS256")
+    return jwt.encode({**claims, **changes}, key, algorithm=algorithm)
+
+
+def evolution_post(client, body: dict, *, authorization: str | None = None):
     return client.post(
         "/webhooks/evolution/",
         data=json.dumps(body).encode(),
         content_type="application/json",
-        headers={"Authorization": f"Bearer {bearer}"},
+        headers={"Authorization": authorization or f"Bearer {evolution_token()}"},
     )
+
+
+OPEN = {"event": "connection.update", "instance": "aurora-2", "data": {"state": "open"}}
 
 
 def vps_sign(body: bytes) -> str:
@@ -121,13 +127,55 @@ class TestEvolution:
     def test_a_report_whose_data_does_not_repeat_the_instance_applies(
         self, client, evolution_session
     ):
-        body = {"event": "connection.update", "instance": "aurora-2", "data": {"state": "open"}}
-
-        response = evolution_post(client, body)
+        response = evolution_post(client, OPEN)
 
         assert response.status_code == HTTPStatus.OK, response.content
         evolution_session.refresh_from_db()
         assert evolution_session.status == Status.CONNECTED
+
+    @pytest.mark.parametrize(
+        ("authorization", "reason"),
+        [
+            ({"scheme": "Basic"}, "Missing Authorization: Bearer token."),
+            ({"exp": -600}, "The bearer token has expired."),
+            ({"algorithm": "HS512"}, "The bearer token is not signed with HS256."),
+            (
+                {"key": "another-key-" + "0123456789abcdef" * 4},
+                "Wrong bearer token signature.",
+            ),
+            ({"app": "someone-else"}, "The bearer token is not an Evolution webhook token."),
+        ],
+        ids=["not-bearer", "expired", "hs512", "wrong-key", "wrong-app"],
+    )
+    def test_a_refused_token_is_said_why(self, client, evolution_session, authorization, reason):
+        # The token is made when the test runs: it lives ten minutes.
+        changes = dict(authorization)
+        scheme = changes.pop("scheme", "Bearer")
+        if "exp" in changes:
+            changes["exp"] += int(time.time())
+        token = evolution_token(**changes)
+
+        response = evolution_post(client, OPEN, authorization=f"{scheme} {token}")
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.UNAUTHORIZED,
+            {"error": reason},
+        )
+
+    def test_no_key_configured_is_said_so(self, client, evolution_session, settings):
+        settings.EVOLUTION_WEBHOOK_JWT_KEY = ""
+
+        response = evolution_post(client, OPEN)
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.UNAUTHORIZED,
+            {"error": "No JWT key is configured (EVOLUTION_WEBHOOK_JWT_KEY)."},
+        )
+
+    def test_spaces_between_bearer_and_the_token_are_read_past(self, client, evolution_session):
+        response = evolution_post(client, OPEN, authorization=f"Bearer   {evolution_token()}")
+
+        assert response.status_code == HTTPStatus.OK, response.content
 
 
 class TestVps:
