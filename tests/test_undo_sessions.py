@@ -1,6 +1,8 @@
 """What an undo does to the two sessions: which one is live again, the times staff read, and the
 refusals it answers with (PostgreSQL)."""
 
+import datetime as dt
+
 import pytest
 from django.utils import timezone
 
@@ -169,6 +171,38 @@ class TestRefusals:
         assert str(refusal.value) == (
             f"Migration {undo.pk} is itself an undo and cannot be undone; move the references "
             "by hand instead."
+        )
+
+    def test_one_that_would_give_a_name_to_two_live_sessions_says_which(self):
+        old, new = new_then_old()
+        name = old.gateway_session_name
+        migration = moved(old, new)
+        holder = factories.WhatsAppSessionFactory(
+            organization=old.organization, session_data={"session_name": name}
+        )
+
+        with pytest.raises(SessionMigrationError) as refusal:
+            undo_migration(migration, actor=None)
+
+        assert str(refusal.value) == (
+            f"Session {old.pk} would be live again under the gateway name {name!r}, which live "
+            f"session {holder.pk} holds now; move the references by hand instead."
+        )
+
+    def test_a_second_undo_says_when_the_first_was(self):
+        old, new = new_then_old()
+        migration = moved(old, new)
+        undo = undo_migration(migration, actor=None).undo
+        SessionMigration.objects.filter(pk=undo.pk).update(
+            created_at=dt.datetime(2026, 11, 20, 12, 15, tzinfo=dt.UTC)
+        )
+
+        with pytest.raises(SessionMigrationError) as refusal:
+            undo_migration(migration, actor=None)
+
+        assert str(refusal.value) == (
+            f"Migration {migration.pk} was already undone by {undo.pk} on 2026-11-20 09:15 -03; "
+            "a new move is the way forward."
         )
 
     def test_a_migration_no_longer_recorded_is_refused_and_nothing_changes(self):
