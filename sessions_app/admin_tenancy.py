@@ -161,11 +161,8 @@ class OrganizationScopedAdmin:
         return formfield
 
     def _names_organization(self, field_path: str) -> bool:
-        try:
-            fields = get_fields_from_path(self.model, field_path)
-        except Exception:  # not a model path (e.g. a method): leave it alone
-            return False
-        last = fields[-1]
+        # A plain filter is a field path (Django's checks refuse anything else).
+        last = get_fields_from_path(self.model, field_path)[-1]
         return last.is_relation and last.related_model is Organization
 
 
