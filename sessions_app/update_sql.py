@@ -18,6 +18,8 @@ Checked against Django 5.2 (5.2.19). A change in that API fails these tests:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from django.core.exceptions import EmptyResultSet
 from django.db import connections
 from django.db.models import Model, QuerySet
@@ -26,17 +28,39 @@ from django.db.models.sql import UpdateQuery
 
 def update_returning_ids(rows: QuerySet, values: dict[str, object], *, using: str) -> list[str]:
     """`UPDATE … SET values WHERE <rows> RETURNING pk` in one statement: the ids it changed."""
-    query = rows.query.chain(UpdateQuery)
-    query.add_update_values(values)
-    try:
-        sql, params = query.get_compiler(using).as_sql()
-    except EmptyResultSet:  # e.g. `pk__in=[]`: nothing to update, no statement to send
+    statement = update_statement(rows, values, using=using)
+    if statement is None:
         return []
+    sql, params = statement
     connection = connections[using]
     table = connection.ops.quote_name(rows.model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"{sql} RETURNING {returning_ids(connection, rows.model, table)}", params)
         return fetched_ids(connection, rows.model, cursor)
+
+
+def update_statement(
+    rows: QuerySet, values: Mapping[str, object], *, using: str
+) -> tuple[str, list] | None:
+    """`UPDATE … SET values WHERE <rows>` (no `RETURNING`) and its parameters; None when `rows`
+    can match nothing (e.g. `pk__in=[]`), so there is no statement to send."""
+    query = rows.query.chain(UpdateQuery)
+    query.add_update_values(values)
+    try:
+        sql, params = query.get_compiler(using).as_sql()
+    except EmptyResultSet:
+        return None
+    return sql, list(params)
+
+
+def select_ids_statement(rows: QuerySet, *, using: str) -> tuple[str, list] | None:
+    """`SELECT pk FROM … WHERE <rows>` and its parameters; None when `rows` can match nothing."""
+    query = rows.values_list("pk", flat=True).query
+    try:
+        sql, params = query.get_compiler(using).as_sql()
+    except EmptyResultSet:
+        return None
+    return sql, list(params)
 
 
 def where_sql(rows: QuerySet, *, using: str) -> tuple[str, list]:

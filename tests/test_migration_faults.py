@@ -66,7 +66,8 @@ def test_each_statement_of_a_migration_failing_in_turn_changes_nothing():
         return migrate_session(old, new, trigger="command")
 
     statements = statements_of(move)
-    assert len(statements) >= 9, statements
+    # The locks, then the move and its audit: on PostgreSQL one statement.
+    assert any(sql.startswith("WITH") and "INSERT INTO" in sql for sql in statements), statements
     before = database_snapshot()
     for position in range(1, len(statements) + 1):
         for after in (False, True):
@@ -91,7 +92,7 @@ def test_a_connect_whose_adoption_fails_anywhere_keeps_only_the_status_change():
     first_update = next(i for i, sql in enumerate(statements, 1) if sql.startswith("UPDATE"))
     # Statements after the session's own save belong to the adoption, in a savepoint.
     adoption = [i for i, _ in enumerate(statements, 1) if i > first_update]
-    assert len(adoption) >= 9, statements
+    assert any(statements[i - 1].startswith("WITH") for i in adoption), statements
     for position in adoption:
         with transaction.atomic():
             with connection.execute_wrapper(Statements(position, after=True)):

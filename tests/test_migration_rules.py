@@ -442,9 +442,11 @@ class TestTheAutomaticPath:
         assert database_snapshot() == before
 
 
-def _fail_on(prefix):
+def _fail_on(fragment):
+    """Fail the statement that contains `fragment`, before it reaches the database."""
+
     def wrapper(execute, sql, params, many, context):
-        if sql.startswith(prefix):
+        if fragment in sql:
             raise RuntimeError("injected failure")
         return execute(sql, params, many, context)
 

@@ -1,7 +1,9 @@
 """Moving every reference from an old WhatsApp session to a newer one.
 
-What moves is read from `sessions_app.references`; each rule is one set-based statement
-(`UPDATE … RETURNING id`), so the number of statements never grows with the number of rows.
+What moves is read from `sessions_app.references`; each rule is one set-based step
+(`sessions_app.services.move_statements`), and on PostgreSQL the steps and the audit row are one
+statement: the number of statements never grows with the number of rows, and the moved ids never
+leave the database.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ from sessions_app.references import (
     group_session_field,
     references_to,
 )
+from sessions_app.services.move_statements import (
+    Step,
+    list_step_rows,
+    run_steps,
+    run_steps_writing_audit,
+)
 from sessions_app.update_sql import (
     fetched_ids,
     ids_as_text,
@@ -53,9 +61,17 @@ class MigrationResult:
     old: WhatsAppSession
     new: WhatsAppSession
     counts: dict[str, int]
-    moved_ids: dict[str, list[str]]
+    # None when the ids stayed in the database: read from the audit when first asked for.
+    listed_ids: dict[str, list[str]] | None = None
     migration: SessionMigration | None = None
     dry_run: bool = False
+
+    @property
+    def moved_ids(self) -> dict[str, list[str]]:
+        if self.listed_ids is None:
+            audited = self.migration.moved_ids if self.migration is not None else {}
+            self.listed_ids = {key: audited.get(key, []) for key in self.counts}
+        return self.listed_ids
 
     @property
     def moved_anything(self) -> bool:
@@ -68,15 +84,13 @@ class MigrationResult:
 
 @dataclass
 class _Plan:
-    """The old and new sessions, locked, and where the statements run."""
+    """An undo's old and new sessions, locked, and where the statements run."""
 
     old: WhatsAppSession
     new: WhatsAppSession
     using: str
     dry_run: bool
     moved_ids: dict[str, list[str]] = field(default_factory=dict)
-    # What else changed, for an undo: groups activated, by why.
-    prior_state: dict[str, list[str]] = field(default_factory=dict)
 
 
 def migrate_session(
@@ -108,47 +122,44 @@ def migrate_session(
     with transaction.atomic(using=using):
         locked_old, locked_new = _lock_pair(old, new, using=using)
         _refuse_unless_allowed(locked_old, locked_new, force=force)
-        plan = _Plan(old=locked_old, new=locked_new, using=using, dry_run=dry_run)
-        moved_ids = _move_references(plan)
-        result = MigrationResult(
-            old=locked_old,
-            new=locked_new,
-            counts={key: len(ids) for key, ids in moved_ids.items()},
-            moved_ids=moved_ids,
-            dry_run=dry_run,
-        )
+        steps = _move_steps(locked_old, locked_new, using=using)
         if dry_run:
-            return result
+            listed = list_step_rows(steps, using=using).moved
+            moved_ids = {key: listed.get(key, []) for key in count_keys()}
+            return MigrationResult(
+                old=locked_old,
+                new=locked_new,
+                counts={key: len(ids) for key, ids in moved_ids.items()},
+                listed_ids=moved_ids,
+                dry_run=True,
+            )
+        now = timezone.now()
         sessions_before = {
             "old": _session_state(locked_old),
             "new": _session_state(locked_new),
         }
-        _supersede(locked_old, by=locked_new, using=using)
-        old.superseded_by, new.superseded_by = locked_old.superseded_by, None
-        if result.moved_anything:
-            result.migration = SessionMigration.objects.using(using).create(
-                organization_id=locked_new.organization_id,
-                old_session=locked_old,
-                new_session=locked_new,
-                trigger=trigger,
-                actor=actor,
-                forced=force,
-                counts=result.counts,
-                moved_ids=moved_ids,
-                prior_state={
-                    **plan.prior_state,
-                    "sessions": {
-                        "old": {
-                            **sessions_before["old"],
-                            "set_updated_at": _iso(locked_old.updated_at),
-                        },
-                        "new": {
-                            **sessions_before["new"],
-                            "set_updated_at": _iso(locked_new.updated_at),
-                        },
-                    },
-                },
+        steps += _supersede_steps(locked_old, by=locked_new, now=now)
+        audit = SessionMigration(
+            organization_id=locked_new.organization_id,
+            old_session=locked_old,
+            new_session=locked_new,
+            trigger=trigger,
+            actor=actor,
+            forced=force,
+        )
+        _mark_superseded(locked_old, by=locked_new, now=now)
+        # The sessions as the move leaves them, so an undo can tell whether anything changed
+        # them since.
+        sessions_prior = {
+            role: {**before, "set_updated_at": _iso(session.updated_at)}
+            for (role, before), session in zip(
+                sessions_before.items(), (locked_old, locked_new), strict=True
             )
+        }
+        result = _write_move(steps, audit, sessions_prior=sessions_prior, using=using)
+        result.old, result.new = locked_old, locked_new
+        old.superseded_by, new.superseded_by = locked_old.superseded_by, None
+        if result.migration is not None:
             logger.info(
                 "Moved references of session %s to %s (%s): %s",
                 locked_old.pk,
@@ -159,29 +170,74 @@ def migrate_session(
         return result
 
 
-def _move_references(plan: _Plan) -> dict[str, list[str]]:
-    """Apply every declared rule; the ids each one moved, under every count key."""
+def _write_move(
+    steps: list[Step], audit: SessionMigration, *, sessions_prior: dict, using: str
+) -> MigrationResult:
+    """Run the move's steps and write its audit when anything moved: in one statement on
+    PostgreSQL, one statement per step elsewhere."""
+    keys = count_keys()
+    result = MigrationResult(old=audit.old_session, new=audit.new_session, counts={})
+    if connections[using].vendor == "postgresql":
+        result.counts = run_steps_writing_audit(
+            steps,
+            audit,
+            count_keys=keys,
+            fixed_prior_state={"sessions": sessions_prior},
+            using=using,
+        )
+        result.migration = audit if not audit._state.adding else None
+        if result.migration is None:
+            result.listed_ids = {key: [] for key in keys}
+        return result
+    recorded = run_steps(steps, using=using)
+    result.listed_ids = {key: recorded.moved.get(key, []) for key in keys}
+    result.counts = {key: len(ids) for key, ids in result.listed_ids.items()}
+    if result.moved_anything:
+        audit.counts, audit.moved_ids = result.counts, result.listed_ids
+        audit.prior_state = {**recorded.prior, "sessions": sessions_prior}
+        audit.save(using=using, force_insert=True)
+        result.migration = audit
+    return result
+
+
+def _move_steps(old: WhatsAppSession, new: WhatsAppSession, *, using: str) -> list[Step]:
+    """A step for every declared rule, in the order that keeps every join true when they run one
+    by one."""
+    steps: list[Step] = []
     for ref in references_to(SESSION_MODEL):
         if isinstance(ref.rule, Move):
-            _move(plan, ref)
+            rows = ref.model._default_manager.using(using).filter(
+                **{ref.field_name: old.pk}, **ref.rule.where
+            )
+            steps.append(
+                Step(rows, into=(("moved", ref.rule.count_key),), values={ref.field_name: new.pk})
+            )
         elif isinstance(ref.rule, MergeGroups):
-            _move_or_merge_groups(plan, ref)
-    return {key: plan.moved_ids.get(key, []) for key in count_keys()}
+            steps += _group_steps(old, new, ref, using=using)
+    return steps
 
 
-def _supersede(old: WhatsAppSession, *, by: WhatsAppSession, using: str) -> None:
-    now = timezone.now()
+def _supersede_steps(old: WhatsAppSession, *, by: WhatsAppSession, now: dt.datetime) -> list[Step]:
+    sessions = WhatsAppSession._default_manager
+    steps = []
     if old.superseded_by_id != by.pk:
-        WhatsAppSession.objects.using(using).filter(pk=old.pk).update(
-            superseded_by=by.pk, updated_at=now
+        steps.append(
+            Step(sessions.filter(pk=old.pk), values={"superseded_by": by.pk, "updated_at": now})
         )
-        old.superseded_by, old.updated_at = by, now
     if by.superseded_by_id is not None:
         # A superseded session that connected again is the live one now: without this, the two
         # would point at each other and senders would follow the wrong way.
-        WhatsAppSession.objects.using(using).filter(pk=by.pk).update(
-            superseded_by=None, updated_at=now
+        steps.append(
+            Step(sessions.filter(pk=by.pk), values={"superseded_by": None, "updated_at": now})
         )
+    return steps
+
+
+def _mark_superseded(old: WhatsAppSession, *, by: WhatsAppSession, now: dt.datetime) -> None:
+    """The in-memory copies as `_supersede_steps` leaves the rows."""
+    if old.superseded_by_id != by.pk:
+        old.superseded_by, old.updated_at = by, now
+    if by.superseded_by_id is not None:
         by.superseded_by, by.updated_at = None, now
 
 
@@ -349,59 +405,74 @@ def _refuse_unless_allowed(old: WhatsAppSession, new: WhatsAppSession, *, force:
         )
 
 
-def _move(plan: _Plan, ref: Reference) -> None:
-    rows = ref.model._default_manager.using(plan.using).filter(
-        **{ref.field_name: plan.old.pk}, **ref.rule.where
-    )
-    plan.moved_ids[ref.rule.count_key] = _update_returning_ids(
-        plan, rows, {ref.field_name: plan.new.pk}
-    )
-
-
-def _move_or_merge_groups(plan: _Plan, ref: Reference) -> None:
-    groups = ref.model._default_manager.using(plan.using)
+def _group_steps(
+    old: WhatsAppSession, new: WhatsAppSession, ref: Reference, *, using: str
+) -> list[Step]:
+    groups = ref.model._default_manager.using(using)
     session_field = ref.field_name
-    jids_of_new = groups.filter(**{session_field: plan.new.pk}).values("group_jid")
-    merged = groups.filter(**{session_field: plan.old.pk}, group_jid__in=jids_of_new)
-    moving = groups.filter(**{session_field: plan.old.pk}).exclude(group_jid__in=jids_of_new)
+    jids_of_new = groups.filter(**{session_field: new.pk}).values("group_jid")
+    merged = groups.filter(**{session_field: old.pk}, group_jid__in=jids_of_new)
+    moving = groups.filter(**{session_field: old.pk}).exclude(group_jid__in=jids_of_new)
+    steps: list[Step] = []
     # Re-point first, while the merged groups still sit on the old session: the original plan
     # moved the groups first, so its join found nothing and the messages stayed behind.
     for group_ref in references_to(GROUP_MODEL):
         if isinstance(group_ref.rule, RepointOnMerge):
-            plan.moved_ids[group_ref.rule.count_key] = _repoint_to_merged_groups(
-                plan, group_ref, merged
+            rows = group_ref.model._default_manager.using(using).filter(**group_ref.rule.where)
+            steps.append(
+                Step(
+                    rows.filter(**{f"{group_ref.field_name}__in": merged}),
+                    into=(("moved", group_ref.rule.count_key),),
+                    statement=_repoint_statement(
+                        group_ref, rows, from_session=old, to_session=new, using=using
+                    ),
+                )
             )
             if group_ref.rule.followed_key:
-                followers = group_ref.model._default_manager.using(plan.using).filter(
-                    **{f"{group_ref.field_name}__in": moving}, **group_ref.rule.where
-                )
-                plan.moved_ids[group_ref.rule.followed_key] = ids_as_text(
-                    group_ref.model, followers.values_list("pk", flat=True)
+                steps.append(
+                    Step(
+                        rows.filter(**{f"{group_ref.field_name}__in": moving}),
+                        into=(("moved", group_ref.rule.followed_key),),
+                    )
                 )
     # A merge's target is the new session's group of that group_jid whether active or not, and
     # it ends active: after A→B→A the live session must not be left with inactive groups only.
-    active_jids_of_old = groups.filter(**{session_field: plan.old.pk}, is_active=True)
-    plan.prior_state["groups_activated"] = _update_returning_ids(
-        plan,
-        groups.filter(
-            **{session_field: plan.new.pk},
-            is_active=False,
-            group_jid__in=active_jids_of_old.values("group_jid"),
-        ),
-        {"is_active": True},
+    active_jids_of_old = groups.filter(**{session_field: old.pk}, is_active=True)
+    steps.append(
+        Step(
+            groups.filter(
+                **{session_field: new.pk},
+                is_active=False,
+                group_jid__in=active_jids_of_old.values("group_jid"),
+            ),
+            into=(("prior", "groups_activated"),),
+            values={"is_active": True},
+        )
     )
-    plan.moved_ids[ref.rule.merged_key] = _update_returning_ids(
-        plan, merged.filter(is_active=True), {"is_active": False}
+    steps.append(
+        Step(
+            merged.filter(is_active=True),
+            into=(("moved", ref.rule.merged_key),),
+            values={"is_active": False},
+        )
     )
     # Inactive groups move apart from active ones, so an undo knows which were inactive before.
-    moving_values = {session_field: plan.new.pk, "is_active": True}
-    plan.prior_state["groups_moved_inactive"] = _update_returning_ids(
-        plan, moving.filter(is_active=False), moving_values
+    moving_values = {session_field: new.pk, "is_active": True}
+    steps.append(
+        Step(
+            moving.filter(is_active=False),
+            into=(("prior", "groups_moved_inactive"), ("moved", ref.rule.moved_key)),
+            values=moving_values,
+        )
     )
-    plan.moved_ids[ref.rule.moved_key] = [
-        *plan.prior_state["groups_moved_inactive"],
-        *_update_returning_ids(plan, moving.filter(is_active=True), moving_values),
-    ]
+    steps.append(
+        Step(
+            moving.filter(is_active=True),
+            into=(("moved", ref.rule.moved_key),),
+            values=moving_values,
+        )
+    )
+    return steps
 
 
 def _session_state(session: WhatsAppSession) -> dict[str, str | None]:
@@ -421,18 +492,6 @@ def _update_returning_ids(plan: _Plan, rows: QuerySet, values: dict[str, object]
     if plan.dry_run:
         return ids_as_text(rows.model, rows.values_list("pk", flat=True))
     return update_returning_ids(rows, values, using=plan.using)
-
-
-def _repoint_to_merged_groups(plan: _Plan, ref: Reference, merged: QuerySet) -> list[str]:
-    """Point the rows of `ref` in each merged old group (and matching the rule's `where`) at the
-    new session's group of the same `group_jid`, in one `UPDATE … FROM`."""
-    rows = ref.model._default_manager.using(plan.using).filter(**ref.rule.where)
-    if plan.dry_run:
-        return ids_as_text(
-            ref.model,
-            rows.filter(**{f"{ref.field_name}__in": merged}).values_list("pk", flat=True),
-        )
-    return _repoint_between_sessions(plan, ref, rows, from_session=plan.old, to_session=plan.new)
 
 
 @dataclass
@@ -856,9 +915,29 @@ def _repoint_between_sessions(
     from_session: WhatsAppSession,
     to_session: WhatsAppSession,
 ) -> list[str]:
-    """Point each of `rows` whose group is on `from_session` at `to_session`'s group of the same
-    `group_jid`, in one `UPDATE … FROM`; `rows` filters on the row's own columns only."""
+    """Run `_repoint_statement`: the ids it re-pointed."""
+    sql, params = _repoint_statement(
+        ref, rows, from_session=from_session, to_session=to_session, using=plan.using
+    )
     connection = connections[plan.using]
+    table = connection.ops.quote_name(ref.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"{sql} RETURNING {returning_ids(connection, ref.model, table)}", params)
+        return fetched_ids(connection, ref.model, cursor)
+
+
+def _repoint_statement(
+    ref: Reference,
+    rows: QuerySet,
+    *,
+    from_session: WhatsAppSession,
+    to_session: WhatsAppSession,
+    using: str,
+) -> tuple[str, list]:
+    """Point each of `rows` whose group is on `from_session` at `to_session`'s group of the same
+    `group_jid`: one `UPDATE … FROM` (no `RETURNING`); `rows` filters on the row's own columns
+    only."""
+    connection = connections[using]
     qn = connection.ops.quote_name
     group_meta = ref.field.related_model._meta
     session_field = group_meta.get_field(group_session_field())
@@ -876,14 +955,11 @@ def _repoint_between_sessions(
         session_field.get_db_prep_value(to_session.pk, connection),
         session_field.get_db_prep_value(from_session.pk, connection),
     ]
-    where, where_params = where_sql(rows, using=plan.using)
+    where, where_params = where_sql(rows, using=using)
     if where:
         sql += f" AND ({where})"
         params.extend(where_params)
-    sql += f" RETURNING {returning_ids(connection, ref.model, table)}"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return fetched_ids(connection, ref.model, cursor)
+    return sql, params
 
 
 def _restore_sessions(plan: _Plan, migration: SessionMigration) -> None:

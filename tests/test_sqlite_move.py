@@ -1,0 +1,68 @@
+"""`make run`'s SQLite database moves references too: statement by statement, where PostgreSQL
+runs the move as one statement, with the same counts and the same audit."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run(database: Path, *args: str) -> str:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "DJANGO_ENV_FILE": "/nonexistent.env",
+        "DJANGO_DEBUG": "1",
+        "DATABASE_URL": f"sqlite:///{database}",
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+AUDIT = """
+from sessions_app.models import SessionMigration
+import json
+print(json.dumps([
+    {"counts": m.counts, "listed": {k: len(v) for k, v in m.moved_ids.items()},
+     "old": str(m.old_session_id), "new": str(m.new_session_id),
+     "superseded_by": str(m.old_session.superseded_by_id)}
+    for m in SessionMigration.objects.all()
+]))
+"""
+
+
+def test_the_demos_reconnected_phone_moves_on_sqlite_as_its_dry_run_said(tmp_path):
+    database = tmp_path / "run.sqlite3"
+    run(database, "migrate", "--verbosity", "0")
+    run(database, "seed_demo")
+
+    preview = json.loads(run(database, "migrate_sessions", "--auto", "--dry-run", "--json"))
+    done = json.loads(run(database, "migrate_sessions", "--auto", "--json"))
+    again = json.loads(run(database, "migrate_sessions", "--auto", "--json"))
+    audits = json.loads(run(database, "shell", "--no-imports", "-c", AUDIT))
+
+    assert len(done["migrations"]) == 1
+    moved = done["migrations"][0]
+    assert moved["counts"] == preview["migrations"][0]["counts"]
+    assert moved["counts"]["workshops"] > 0 and moved["counts"]["groups_moved"] > 0
+    assert again["migrations"] == []
+    assert audits == [
+        {
+            "counts": moved["counts"],
+            "listed": moved["counts"],
+            "old": moved["old"],
+            "new": moved["new"],
+            "superseded_by": moved["new"],
+        }
+    ]
