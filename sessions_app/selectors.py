@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
     Count,
     Exists,
@@ -160,23 +160,35 @@ def audit_entry_count(sessions) -> int:
 
 def live_sessions_of(session_ids) -> dict:
     """Each of `session_ids` mapped to the session at the live end of its `superseded_by` chain
-    (itself when not superseded), on any database: one query per link of the longest chain,
-    one when none is superseded. A chain longer than `MAX_CHAIN` stops there."""
+    (itself when not superseded), in one query on any database however long the chains are. A
+    chain longer than `MAX_CHAIN` stops there."""
     ids = {pk for pk in session_ids if pk is not None}
-    read: dict = {}
-    wanted = set(ids)
-    for _ in range(MAX_CHAIN + 1):
-        wanted -= read.keys()
-        if not wanted:
-            break
-        found = WhatsAppSession.objects.in_bulk(wanted)
-        read.update(found)
-        wanted = {session.superseded_by_id for session in found.values()} - {None}
-    ends = {}
-    for pk in ids:
-        session, links = read.get(pk), 0
-        while session is not None and session.superseded_by_id in read and links < MAX_CHAIN:
-            session, links = read[session.superseded_by_id], links + 1
-        if session is not None:
-            ends[pk] = session
-    return ends
+    if not ids:
+        return {}
+    manager = WhatsAppSession._default_manager
+    pk_field = WhatsAppSession._meta.pk
+    db_connection = connections[manager.db]
+    quote = db_connection.ops.quote_name
+    table = quote(WhatsAppSession._meta.db_table)
+    id_column = quote(pk_field.column)
+    following = quote(WhatsAppSession._meta.get_field("superseded_by").column)
+    # Walked in the database, link by link from each start; the row where the walk ends (no
+    # successor, or MAX_CHAIN links) is the live end.
+    sql = f"""
+        WITH RECURSIVE chain (start_id, id, next_id, links) AS (
+            SELECT {id_column}, {id_column}, {following}, 0 FROM {table}
+            WHERE {id_column} IN ({", ".join(["%s"] * len(ids))})
+            UNION ALL
+            SELECT chain.start_id, s.{id_column}, s.{following}, chain.links + 1
+            FROM chain JOIN {table} s ON s.{id_column} = chain.next_id
+            WHERE chain.links < %s
+        )
+        SELECT s.*, chain.start_id AS chain_start_id
+        FROM chain JOIN {table} s ON s.{id_column} = chain.id
+        WHERE chain.next_id IS NULL OR chain.links = %s
+    """
+    params = [pk_field.get_db_prep_value(pk, db_connection) for pk in ids]
+    return {
+        pk_field.to_python(session.chain_start_id): session
+        for session in manager.raw(sql, [*params, MAX_CHAIN, MAX_CHAIN])
+    }
