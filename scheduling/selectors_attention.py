@@ -7,17 +7,14 @@ from dataclasses import dataclass
 
 from django.db import connection
 from django.db.models import Case, Count, F, Max, Q, QuerySet, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from scheduling.models import DispatcherHeartbeat, ScheduledWhatsAppMessage
 from scheduling.selectors import MAX_SUPERSESSION_DEPTH
 from sessions_app.models import WhatsAppSession
-from sessions_app.selectors import (
-    holding_references,
-    reference_total,
-    with_reference_counts,
-)
+from sessions_app.references import pointing_rows
 
 Status = ScheduledWhatsAppMessage.Status
 SessionStatus = WhatsAppSession.Status
@@ -49,9 +46,8 @@ class HeldSessions:
 
 
 def sessions_holding_references(*, organization_ids, listed: int = LIST_LIMIT) -> HeldSessions:
-    """Three queries whatever the number of sessions: the ids of the sessions, found by one
-    index probe per reference; the rows pointing at any of them, a count per table; the listed
-    sessions with their counts."""
+    """Two queries whatever the number of sessions: the down sessions that rows point at, longest
+    down first, each with how many rows point at it; the listed ones with their organizations."""
     down = _scoped(
         WhatsAppSession.objects.filter(
             Q(status=SessionStatus.DISCONNECTED) | Q(superseded_by__isnull=False)
@@ -59,20 +55,58 @@ def sessions_holding_references(*, organization_ids, listed: int = LIST_LIMIT) -
         "organization_id",
         organization_ids,
     )
-    ids = list(
-        holding_references(down)
-        .order_by(F("disconnected_at").asc(nulls_last=True), "created_at")
-        .values_list("pk", flat=True)
-    )
+    totals = _held_totals(down)
+    ids = list(totals)
     shown = ids[:listed]
-    sessions = with_reference_counts(WhatsAppSession.objects.select_related("organization"))
-    sessions = sessions.in_bulk(shown)
+    sessions = WhatsAppSession.objects.select_related("organization").in_bulk(shown)
+    for pk, session in sessions.items():
+        session.reference_count = totals[pk]
     return HeldSessions(
         count=len(ids),
-        rows=reference_total(ids),
+        rows=sum(totals.values()),
         listed=[sessions[pk] for pk in shown if pk in sessions],
         ids=ids,
     )
+
+
+def _held_totals(sessions: QuerySet[WhatsAppSession]) -> dict:
+    """The sessions of `sessions` that rows point at, longest down first, each mapped to how many
+    rows point at it: the rows of every table of the reference registry, in one query.
+
+    The sessions are read once; each table's rows that point at any of them are then counted per
+    session in one join, where a count per session and table would run a subquery for each."""
+    candidates, candidate_params = sessions.order_by().values("pk").query.sql_with_params()
+    parts, part_params = [], []
+    for rows in pointing_rows():
+        counted = (
+            rows.model._default_manager.filter(
+                **{f"{rows.session_path}__in": RawSQL("SELECT pk FROM candidates", ())},
+                **rows.where,
+            )
+            .order_by()
+            .values(held_session=F(rows.session_path))
+            .annotate(n=Count("*"))
+            .values_list("held_session", "n")
+        )
+        sql, params = counted.query.sql_with_params()
+        parts.append(sql)
+        part_params.extend(params)
+    table = connection.ops.quote_name(WhatsAppSession._meta.db_table)
+    # The order is read from the sessions table itself, whose statistics keep the planner's
+    # estimates, and with them its cost, low enough that PostgreSQL never compiles the query.
+    sql = f"""
+        WITH candidates AS MATERIALIZED ({candidates})
+        SELECT s.id, pointing.n FROM (
+            SELECT session_id, sum(n)::bigint AS n
+            FROM ({" UNION ALL ".join(f"({part})" for part in parts)}) AS parts (session_id, n)
+            GROUP BY session_id
+        ) AS pointing
+        JOIN {table} s ON s.id = pointing.session_id
+        ORDER BY s.disconnected_at ASC NULLS LAST, s.created_at, s.id
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*candidate_params, *part_params])
+        return dict(cursor.fetchall())
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -74,14 +73,6 @@ def reference_counts_by_session(session_ids: list) -> dict:
         return {}
     rows = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids).order_by())
     return dict(rows.values_list("pk", "reference_count"))
-
-
-def reference_total(session_ids: list) -> int:
-    """Everything that points at any of `session_ids`, added up, in one query."""
-    if not session_ids:
-        return 0
-    sessions = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids))
-    return sessions.aggregate(total=Sum("reference_count"))["total"] or 0
 
 
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
