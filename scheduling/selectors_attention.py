@@ -133,31 +133,30 @@ _FEEDING_SQL = """
     )
     SELECT id, sending_id FROM feeding
 """
-# Pending messages of the events on those sessions, per session: probed event by event through
-# the message's event index, so the cost follows the down sessions' events, never the queue.
-_WAITING_SQL = """
-    SELECT session_id, sum(pending)::bigint, min(oldest_due) FROM (
-        SELECT e.whatsapp_session_id, m.pending, m.oldest_due FROM workshops e
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS pending, min(send_at) AS oldest_due
-            FROM scheduled_whatsapp_messages WHERE workshop_id = e.id AND status = %(pending)s
-        ) AS m
-        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.pending > 0
-        UNION ALL
-        SELECT e.whatsapp_session_id, m.pending, m.oldest_due FROM webinars e
-        CROSS JOIN LATERAL (
-            SELECT count(*) AS pending, min(send_at) AS oldest_due
-            FROM scheduled_whatsapp_messages WHERE webinar_id = e.id AND status = %(pending)s
-        ) AS m
-        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.pending > 0
-    ) AS waiting(session_id, pending, oldest_due)
-    GROUP BY session_id
+# The events on those sessions.
+_EVENTS_SQL = """
+    SELECT 'workshop', id, whatsapp_session_id FROM workshops
+    WHERE whatsapp_session_id = ANY(%(sessions)s)
+    UNION ALL
+    SELECT 'webinar', id, whatsapp_session_id FROM webinars
+    WHERE whatsapp_session_id = ANY(%(sessions)s)
+"""
+# Their pending messages, per event, probed through the message's event index. The events are
+# known by now, so the planner counts on as many as there are, never on an average share of the
+# down sessions' events: a guess large enough would have PostgreSQL compile the query first.
+_PENDING_SQL = """
+    SELECT 'workshop', workshop_id, count(*), min(send_at) FROM scheduled_whatsapp_messages
+    WHERE workshop_id = ANY(%(workshops)s) AND status = %(pending)s GROUP BY workshop_id
+    UNION ALL
+    SELECT 'webinar', webinar_id, count(*), min(send_at) FROM scheduled_whatsapp_messages
+    WHERE webinar_id = ANY(%(webinars)s) AND status = %(pending)s GROUP BY webinar_id
 """
 
 
 def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
-    """Pending messages per down sending session, oldest due first. At most three queries:
-    the sessions that send through a down session, their pending messages, the down sessions."""
+    """Pending messages per down sending session, oldest due first. At most four queries: the
+    sessions that send through a down session, their events, the events' pending messages, the
+    down sessions. The cost follows the down sessions and their events, never the queue."""
     with connection.cursor() as cursor:
         cursor.execute(
             _FEEDING_SQL,
@@ -170,12 +169,23 @@ def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSess
         sending_for = dict(cursor.fetchall())
         if not sending_for:
             return []
-        cursor.execute(_WAITING_SQL, {"pending": Status.PENDING, "sessions": list(sending_for)})
+        cursor.execute(_EVENTS_SQL, {"sessions": list(sending_for)})
+        session_of = {(kind, event): session for kind, event, session in cursor.fetchall()}
+        if not session_of:
+            return []
+        cursor.execute(
+            _PENDING_SQL,
+            {
+                "pending": Status.PENDING,
+                "workshops": [event for kind, event in session_of if kind == "workshop"],
+                "webinars": [event for kind, event in session_of if kind == "webinar"],
+            },
+        )
         rows = cursor.fetchall()
     waiting: dict = {}
-    for session_id, pending, oldest_due in rows:
+    for kind, event, pending, oldest_due in rows:
         entry = waiting.setdefault(
-            sending_for[session_id], {"pending": 0, "oldest_due": oldest_due}
+            sending_for[session_of[kind, event]], {"pending": 0, "oldest_due": oldest_due}
         )
         entry["pending"] += pending
         entry["oldest_due"] = min(entry["oldest_due"], oldest_due)
