@@ -201,6 +201,17 @@ class TestChart:
         assert (tallies[-1].sent, tallies[-1].failed) == (0, 1)
         assert (tallies[-3].sent, tallies[-3].retried) == (3, 1)
 
+        # Staff of some organizations count their messages only.
+        other = factories.WhatsAppSessionFactory()
+        message(Status.SENT, session=other, sent_at=two_hours_ago)
+        message(Status.PENDING, session=other, attempts=2, updated=now)
+        mine = message_outcomes_per_hour(organization_ids=[session.organization_id], now=now)
+        assert mine == tallies
+        theirs = message_outcomes_per_hour(organization_ids=[other.organization_id], now=now)
+        busy = {(t.sent, t.retried, t.failed) for t in theirs} - {(0, 0, 0)}
+        assert busy == {(1, 0, 0), (0, 1, 0)}
+        assert [t.hour for t in theirs] == [t.hour for t in tallies]
+
     def test_drawn_as_svg_readable_without_colour(self, admin_client):
         session = factories.WhatsAppSessionFactory()
         message(Status.SENT, session=session, sent_at=timezone.now())
