@@ -151,8 +151,8 @@ def audit_entry_count(sessions) -> int:
 
 def live_sessions_of(session_ids) -> dict:
     """Each of `session_ids` mapped to the session at the live end of its `superseded_by` chain
-    (itself when not superseded), in one query on any database however long the chains are. A
-    chain longer than `MAX_CHAIN` stops there."""
+    (itself when not superseded), in one query on any database however long the chains are;
+    one instance per session. A chain longer than `MAX_CHAIN` stops there."""
     ids = {pk for pk in session_ids if pk is not None}
     if not ids:
         return {}
@@ -179,7 +179,8 @@ def live_sessions_of(session_ids) -> dict:
         WHERE chain.next_id IS NULL OR chain.links = %s
     """
     params = [pk_field.get_db_prep_value(pk, db_connection) for pk in ids]
-    return {
-        pk_field.to_python(session.chain_start_id): session
-        for session in manager.raw(sql, [*params, MAX_CHAIN, MAX_CHAIN])
-    }
+    ends, read = {}, {}
+    for session in manager.raw(sql, [*params, MAX_CHAIN, MAX_CHAIN]):
+        # Chains that end in the same session share one instance of it.
+        ends[pk_field.to_python(session.chain_start_id)] = read.setdefault(session.pk, session)
+    return ends

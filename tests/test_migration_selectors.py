@@ -140,6 +140,8 @@ def test_the_live_end_of_each_chain_in_one_query():
 
     assert ends == {first.pk: live, alone.pk: alone}
     assert len(queries) == 1  # however many links the chains have
+    both = live_sessions_of([first.pk, second.pk])
+    assert both[first.pk] is both[second.pk]
     assert live_sessions_of([second.pk, live.pk]) == {second.pk: live, live.pk: live}
     assert live_sessions_of([]) == {}
 
