@@ -197,13 +197,53 @@ def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSess
     return sorted(found, key=lambda item: item.oldest_due)
 
 
-def failed_messages_since(*, organization_ids, since: dt.datetime) -> QuerySet:
-    """Messages that failed for good since `since`, by when their state last changed."""
-    return _scoped(
-        ScheduledWhatsAppMessage.objects.filter(status=Status.FAILED, updated_at__gte=since),
-        "group__session__organization_id",
-        organization_ids,
+def _organization_groups_sql(organizations: str) -> str:
+    """The ids of the groups of some organizations' sessions; `organizations` their ids' param."""
+    return (
+        "SELECT g.id FROM whatsapp_groups g JOIN whatsapp_sessions s ON s.id = g.session_id"
+        f" WHERE s.organization_id = ANY({organizations})"
     )
+
+
+# Some organizations' messages that failed since a time: the window is read off its partial
+# index (scheduled_msg_failed_updated), then cut to their groups. OFFSET 0 keeps the groups out
+# of the window's scan: joined to it, the planner reads every message those groups ever failed.
+_FAILED_SINCE_SQL = f"""
+    SELECT recent.id, recent.updated_at FROM (
+        SELECT id, group_id, updated_at FROM scheduled_whatsapp_messages
+        WHERE status = %s AND updated_at >= %s
+        OFFSET 0
+    ) AS recent
+    WHERE recent.group_id IN ({_organization_groups_sql("%s")})
+"""
+
+
+@dataclass(frozen=True)
+class FailedMessages:
+    recent: list[ScheduledWhatsAppMessage]  # latest first, with their groups
+    count: int
+
+
+def failed_messages_since(
+    *, organization_ids, since: dt.datetime, listed: int = LIST_LIMIT
+) -> FailedMessages:
+    """Messages that failed for good since `since`, by when their state last changed: the latest
+    `listed` and how many in all. Two queries at most, the second only past `listed`."""
+    failed = ScheduledWhatsAppMessage.objects.filter(status=Status.FAILED, updated_at__gte=since)
+    scoped = organization_ids is not None
+    params = (Status.FAILED, since, list(organization_ids)) if scoped else ()
+    if scoped:
+        # Their latest ids first, so the messages read are those listed.
+        latest = f"SELECT id FROM ({_FAILED_SINCE_SQL}) AS f ORDER BY updated_at DESC LIMIT %s"
+        failed = failed.filter(pk__in=RawSQL(latest, (*params, listed + 1)))
+    recent = list(failed.select_related("group").order_by("-updated_at")[: listed + 1])
+    if len(recent) <= listed:
+        return FailedMessages(recent=recent, count=len(recent))
+    if not scoped:
+        return FailedMessages(recent=recent[:listed], count=failed.count())
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT count(*) FROM ({_FAILED_SINCE_SQL}) AS f", params)
+        return FailedMessages(recent=recent[:listed], count=cursor.fetchone()[0])
 
 
 @dataclass(frozen=True)
@@ -259,12 +299,7 @@ def _outcomes_sql(*, scoped: bool) -> str:
         ) AS recent (outcome, at{group})
     """
     if scoped:
-        sql += """
-        WHERE recent.group_id IN (
-            SELECT g.id FROM whatsapp_groups g JOIN whatsapp_sessions s ON s.id = g.session_id
-            WHERE s.organization_id = ANY(%(organizations)s)
-        )
-        """
+        sql += f" WHERE recent.group_id IN ({_organization_groups_sql('%(organizations)s')})"
     return sql + " GROUP BY 1, 2"
 
 

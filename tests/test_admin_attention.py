@@ -246,6 +246,27 @@ class TestTenancy:
         assert response.context["chart"].totals == {"sent": 0, "retried": 0, "failed": 0}
         assert str(aurora.old.pk)[:8] not in response.content.decode()
 
+    def test_staff_count_their_failed_messages_past_the_list(self, client, admin_client):
+        now = timezone.now()
+        mine = factories.WhatsAppSessionFactory()
+        theirs = factories.WhatsAppSessionFactory()
+        failed = [
+            message(Status.FAILED, session=mine, updated=now - dt.timedelta(minutes=n + 1))
+            for n in range(22)
+        ]
+        message(Status.FAILED, session=mine, updated=now - dt.timedelta(hours=30))  # too old
+        for n in range(3):
+            message(Status.FAILED, session=theirs, updated=now - dt.timedelta(seconds=n))
+        client.force_login(staff_member(mine.organization))
+
+        context = client.get(ATTENTION).context
+
+        assert context["failed_count"] == 22
+        assert context["failed_recent"] == failed[:20]
+        everyone = admin_client.get(ATTENTION).context
+        assert everyone["failed_count"] == 25
+        assert everyone["failed_recent"][3:] == failed[:17]
+
     def test_staff_who_cannot_view_messages_are_refused(self, client):
         organization = factories.OrganizationFactory()
         user = staff_member(organization)
