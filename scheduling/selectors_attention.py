@@ -118,81 +118,83 @@ class WaitingOnSession:
     oldest_due: dt.datetime
 
 
-# The sessions whose chain ends in a session that is not connected, walked back from those
-# ends: (session, the down session that sends for it).
-_FEEDING_SQL = """
-    WITH RECURSIVE feeding(id, sending_id, depth) AS (
-        SELECT s.id, s.id, 0 FROM whatsapp_sessions s
+# The events on the sessions whose chain ends in a session that is not connected: the chains
+# are walked back from those ends, and the events found on them through their session's index.
+_DOWN_EVENTS_SQL = """
+    WITH RECURSIVE feeding(id, depth) AS (
+        SELECT s.id, 0 FROM whatsapp_sessions s
         WHERE s.superseded_by_id IS NULL AND s.status <> %(connected)s
           AND (%(organizations)s::uuid[] IS NULL OR s.organization_id = ANY(%(organizations)s))
         UNION ALL
-        SELECT s.id, f.sending_id, f.depth + 1
+        SELECT s.id, f.depth + 1
         FROM feeding f JOIN whatsapp_sessions s ON s.superseded_by_id = f.id
         WHERE f.depth < %(max_depth)s
     )
-    SELECT id, sending_id FROM feeding
-"""
-# The events on those sessions.
-_EVENTS_SQL = """
-    SELECT 'workshop', id, whatsapp_session_id FROM workshops
-    WHERE whatsapp_session_id = ANY(%(sessions)s)
+    SELECT 'workshop', id FROM workshops WHERE whatsapp_session_id IN (SELECT id FROM feeding)
     UNION ALL
-    SELECT 'webinar', id, whatsapp_session_id FROM webinars
-    WHERE whatsapp_session_id = ANY(%(sessions)s)
+    SELECT 'webinar', id FROM webinars WHERE whatsapp_session_id IN (SELECT id FROM feeding)
 """
-# Their pending messages, per event, probed through the message's event index. The events are
-# known by now, so the planner counts on as many as there are, never on an average share of the
-# down sessions' events: a guess large enough would have PostgreSQL compile the query first.
-_PENDING_SQL = """
-    SELECT 'workshop', workshop_id, count(*), min(send_at) FROM scheduled_whatsapp_messages
-    WHERE workshop_id = ANY(%(workshops)s) AND status = %(pending)s GROUP BY workshop_id
-    UNION ALL
-    SELECT 'webinar', webinar_id, count(*), min(send_at) FROM scheduled_whatsapp_messages
-    WHERE webinar_id = ANY(%(webinars)s) AND status = %(pending)s GROUP BY webinar_id
+# Their pending messages, probed through the message's event index, counted per session at the
+# end of the event's session's chain. The events are known by now, so the planner counts on as
+# many as there are, never on its guess of the walk's length: a guess large enough would have
+# PostgreSQL compile the query first.
+_WAITING_SQL = """
+    WITH RECURSIVE waiting(session_id, messages, oldest_due) AS (
+        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
+        FROM scheduled_whatsapp_messages m JOIN workshops e ON e.id = m.workshop_id
+        WHERE m.workshop_id = ANY(%(workshops)s) AND m.status = %(pending)s
+        GROUP BY e.whatsapp_session_id
+        UNION ALL
+        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
+        FROM scheduled_whatsapp_messages m JOIN webinars e ON e.id = m.webinar_id
+        WHERE m.webinar_id = ANY(%(webinars)s) AND m.status = %(pending)s
+        GROUP BY e.whatsapp_session_id
+    ), chain(start_id, id, next_id, links) AS (
+        SELECT s.id, s.id, s.superseded_by_id, 0 FROM whatsapp_sessions s
+        WHERE s.id IN (SELECT session_id FROM waiting)
+        UNION ALL
+        SELECT c.start_id, s.id, s.superseded_by_id, c.links + 1
+        FROM chain c JOIN whatsapp_sessions s ON s.id = c.next_id
+        WHERE c.links < %(max_depth)s
+    )
+    SELECT chain.id, sum(waiting.messages)::bigint, min(waiting.oldest_due)
+    FROM waiting JOIN chain ON chain.start_id = waiting.session_id
+    WHERE chain.next_id IS NULL OR chain.links = %(max_depth)s
+    GROUP BY chain.id
 """
 
 
 def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
-    """Pending messages per down sending session, oldest due first. At most four queries: the
-    sessions that send through a down session, their events, the events' pending messages, the
-    down sessions. The cost follows the down sessions and their events, never the queue."""
+    """Pending messages per down sending session, oldest due first. At most three queries: the
+    events that send through a down session, their pending messages per sending session, those
+    sessions. The cost follows the down sessions and their events, never the queue."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _FEEDING_SQL,
+            _DOWN_EVENTS_SQL,
             {
                 "connected": SessionStatus.CONNECTED,
                 "organizations": None if organization_ids is None else list(organization_ids),
                 "max_depth": MAX_SUPERSESSION_DEPTH,
             },
         )
-        sending_for = dict(cursor.fetchall())
-        if not sending_for:
-            return []
-        cursor.execute(_EVENTS_SQL, {"sessions": list(sending_for)})
-        session_of = {(kind, event): session for kind, event, session in cursor.fetchall()}
-        if not session_of:
+        events = cursor.fetchall()
+        if not events:
             return []
         cursor.execute(
-            _PENDING_SQL,
+            _WAITING_SQL,
             {
                 "pending": Status.PENDING,
-                "workshops": [event for kind, event in session_of if kind == "workshop"],
-                "webinars": [event for kind, event in session_of if kind == "webinar"],
+                "workshops": [event for kind, event in events if kind == "workshop"],
+                "webinars": [event for kind, event in events if kind == "webinar"],
+                "max_depth": MAX_SUPERSESSION_DEPTH,
             },
         )
-        rows = cursor.fetchall()
-    waiting: dict = {}
-    for kind, event, pending, oldest_due in rows:
-        entry = waiting.setdefault(
-            sending_for[session_of[kind, event]], {"pending": 0, "oldest_due": oldest_due}
-        )
-        entry["pending"] += pending
-        entry["oldest_due"] = min(entry["oldest_due"], oldest_due)
+        waiting = {session: (pending, oldest) for session, pending, oldest in cursor.fetchall()}
     sessions = WhatsAppSession.objects.select_related("organization").in_bulk(list(waiting))
     found = [
-        WaitingOnSession(session=sessions[session_id], **entry)
-        for session_id, entry in waiting.items()
-        if session_id in sessions
+        WaitingOnSession(session=sessions[pk], pending=pending, oldest_due=oldest_due)
+        for pk, (pending, oldest_due) in waiting.items()
+        if pk in sessions
     ]
     return sorted(found, key=lambda item: item.oldest_due)
 
