@@ -1,6 +1,7 @@
 """ "Needs attention": sessions down with rows left, messages waiting or failed, the dispatcher."""
 
 import datetime as dt
+import itertools
 import re
 from http import HTTPStatus
 
@@ -309,3 +310,32 @@ class TestQueries:
         # events, the events' waiting messages, those sessions; failed messages; the heartbeat;
         # the chart.
         assert five <= 14
+
+    def chains_for(self, client, phones: int) -> int:
+        """Phones that reconnected twice and dropped again, with a row left on the first
+        session: it is superseded and still holds it, and the message of that row's event waits
+        for the last session, at the end of the chain."""
+        organization = factories.OrganizationFactory()
+        ends = []
+        for n in range(phones):
+            chain = [
+                factories.WhatsAppSessionFactory(
+                    organization=organization,
+                    phone_number=f"+551197777{phones:02d}{n:02d}",
+                    status=WhatsAppSession.Status.DISCONNECTED,
+                )
+                for _ in range(3)
+            ]
+            for old, new in itertools.pairwise(chain):
+                WhatsAppSession.objects.filter(pk=old.pk).update(superseded_by=new)
+            message(Status.PENDING, session=chain[0])
+            ends.append(chain[-1])
+        client.force_login(staff_member(organization))
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(ATTENTION)
+        assert response.context["held_count"] == phones  # the first sessions
+        assert {item.session for item in response.context["waiting"]} == set(ends)
+        return len(queries)
+
+    def test_superseded_sessions_and_chains_cost_no_more_queries(self, client):
+        assert self.chains_for(client, 1) == self.chains_for(client, 4)
