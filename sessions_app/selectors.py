@@ -164,15 +164,17 @@ def live_sessions_of(session_ids) -> dict:
     id_column = quote(pk_field.column)
     following = quote(WhatsAppSession._meta.get_field("superseded_by").column)
     # Walked in the database, link by link from each start; the row where the walk ends (no
-    # successor, or MAX_CHAIN links) is the live end.
+    # successor, or MAX_CHAIN links) is the live end. Each link is looked up by its key: joined,
+    # PostgreSQL would hash every session to find the successors of a few.
     sql = f"""
         WITH RECURSIVE chain (start_id, id, next_id, links) AS (
             SELECT {id_column}, {id_column}, {following}, 0 FROM {table}
             WHERE {id_column} IN ({", ".join(["%s"] * len(ids))})
             UNION ALL
-            SELECT chain.start_id, s.{id_column}, s.{following}, chain.links + 1
-            FROM chain JOIN {table} s ON s.{id_column} = chain.next_id
-            WHERE chain.links < %s
+            SELECT chain.start_id, chain.next_id,
+                   (SELECT s.{following} FROM {table} s WHERE s.{id_column} = chain.next_id),
+                   chain.links + 1
+            FROM chain WHERE chain.next_id IS NOT NULL AND chain.links < %s
         )
         SELECT s.*, chain.start_id AS chain_start_id
         FROM chain JOIN {table} s ON s.{id_column} = chain.id
