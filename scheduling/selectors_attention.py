@@ -118,9 +118,9 @@ class WaitingOnSession:
     oldest_due: dt.datetime
 
 
-# The events on the sessions whose chain ends in a session that is not connected: the chains
-# are walked back from those ends, and the events found on them through their session's index.
-_DOWN_EVENTS_SQL = """
+# The sessions with events whose chain ends in a session that is not connected: the chains are
+# walked back from those ends, and the events looked for on them through their session's index.
+_SESSIONS_WITH_EVENTS_SQL = """
     WITH RECURSIVE feeding(id, depth) AS (
         SELECT s.id, 0 FROM whatsapp_sessions s
         WHERE s.superseded_by_id IS NULL AND s.status <> %(connected)s
@@ -130,32 +130,36 @@ _DOWN_EVENTS_SQL = """
         FROM feeding f JOIN whatsapp_sessions s ON s.superseded_by_id = f.id
         WHERE f.depth < %(max_depth)s
     )
-    SELECT 'workshop', id FROM workshops WHERE whatsapp_session_id IN (SELECT id FROM feeding)
-    UNION ALL
-    SELECT 'webinar', id FROM webinars WHERE whatsapp_session_id IN (SELECT id FROM feeding)
+    SELECT whatsapp_session_id FROM workshops
+    WHERE whatsapp_session_id IN (SELECT id FROM feeding) GROUP BY 1
+    UNION
+    SELECT whatsapp_session_id FROM webinars
+    WHERE whatsapp_session_id IN (SELECT id FROM feeding) GROUP BY 1
 """
-# Their pending messages, probed through the message's event index, counted per session at the
-# end of the event's session's chain. The events are known by now, so the planner counts on as
-# many as there are, never on its guess of the walk's length: a guess large enough would have
+# The pending messages of those sessions' events, probed through the message's event index and
+# counted per session at the end of the chain (each link looked up by its key, where a join
+# would hash every session). The sessions are known by now, so the planner counts on as many as
+# there are, never on its guess of the walk's length: a guess large enough would have
 # PostgreSQL compile the query first.
 _WAITING_SQL = """
-    WITH RECURSIVE waiting(session_id, messages, oldest_due) AS (
-        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
-        FROM scheduled_whatsapp_messages m JOIN workshops e ON e.id = m.workshop_id
-        WHERE m.workshop_id = ANY(%(workshops)s) AND m.status = %(pending)s
-        GROUP BY e.whatsapp_session_id
-        UNION ALL
-        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
-        FROM scheduled_whatsapp_messages m JOIN webinars e ON e.id = m.webinar_id
-        WHERE m.webinar_id = ANY(%(webinars)s) AND m.status = %(pending)s
-        GROUP BY e.whatsapp_session_id
-    ), chain(start_id, id, next_id, links) AS (
+    WITH RECURSIVE chain(start_id, id, next_id, links) AS (
         SELECT s.id, s.id, s.superseded_by_id, 0 FROM whatsapp_sessions s
-        WHERE s.id IN (SELECT session_id FROM waiting)
+        WHERE s.id = ANY(%(sessions)s)
         UNION ALL
-        SELECT c.start_id, s.id, s.superseded_by_id, c.links + 1
-        FROM chain c JOIN whatsapp_sessions s ON s.id = c.next_id
-        WHERE c.links < %(max_depth)s
+        SELECT c.start_id, c.next_id,
+               (SELECT s.superseded_by_id FROM whatsapp_sessions s WHERE s.id = c.next_id),
+               c.links + 1
+        FROM chain c WHERE c.next_id IS NOT NULL AND c.links < %(max_depth)s
+    ), waiting(session_id, messages, oldest_due) AS (
+        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
+        FROM workshops e JOIN scheduled_whatsapp_messages m ON m.workshop_id = e.id
+        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.status = %(pending)s
+        GROUP BY e.whatsapp_session_id
+        UNION ALL
+        SELECT e.whatsapp_session_id, count(*), min(m.send_at)
+        FROM webinars e JOIN scheduled_whatsapp_messages m ON m.webinar_id = e.id
+        WHERE e.whatsapp_session_id = ANY(%(sessions)s) AND m.status = %(pending)s
+        GROUP BY e.whatsapp_session_id
     )
     SELECT chain.id, sum(waiting.messages)::bigint, min(waiting.oldest_due)
     FROM waiting JOIN chain ON chain.start_id = waiting.session_id
@@ -166,26 +170,26 @@ _WAITING_SQL = """
 
 def messages_waiting_on_down_sessions(*, organization_ids) -> list[WaitingOnSession]:
     """Pending messages per down sending session, oldest due first. At most three queries: the
-    events that send through a down session, their pending messages per sending session, those
-    sessions. The cost follows the down sessions and their events, never the queue."""
+    sessions with events that send through a down session, their events' pending messages per
+    sending session, those sessions. The cost follows the down sessions and their events, never
+    the queue."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _DOWN_EVENTS_SQL,
+            _SESSIONS_WITH_EVENTS_SQL,
             {
                 "connected": SessionStatus.CONNECTED,
                 "organizations": None if organization_ids is None else list(organization_ids),
                 "max_depth": MAX_SUPERSESSION_DEPTH,
             },
         )
-        events = cursor.fetchall()
-        if not events:
+        with_events = [session_id for (session_id,) in cursor.fetchall()]
+        if not with_events:
             return []
         cursor.execute(
             _WAITING_SQL,
             {
+                "sessions": with_events,
                 "pending": Status.PENDING,
-                "workshops": [event for kind, event in events if kind == "workshop"],
-                "webinars": [event for kind, event in events if kind == "webinar"],
                 "max_depth": MAX_SUPERSESSION_DEPTH,
             },
         )
