@@ -122,6 +122,17 @@ class MessageKindFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _sending_session_cell(session: WhatsAppSession) -> str:
+    link = admin_change_link(session, short_id_of(session), title=str(session))
+    if session.status == WhatsAppSession.Status.CONNECTED:
+        return link
+    return format_html(
+        '{}<br><span class="session-down">{}</span>',
+        link,
+        str(session.get_status_display()).lower(),
+    )
+
+
 class MessageChangeList(ChangeList):
     """Reads the sending session of the messages on the page: the live end of their event's
     session's chain, as the dispatcher resolves it, for the page's events at once."""
@@ -198,14 +209,11 @@ class ScheduledWhatsAppMessageAdmin(
         session = getattr(message, "sending_session", None)
         if session is None:
             return "-"
-        link = admin_change_link(session, short_id_of(session), title=str(session))
-        if session.status == WhatsAppSession.Status.CONNECTED:
-            return link
-        return format_html(
-            '{}<br><span class="session-down">{}</span>',
-            link,
-            str(session.get_status_display()).lower(),
-        )
+        # The rows of a page share a few sessions (`MessageChangeList` reads each once): each
+        # one's link is written once too.
+        if (cell := getattr(session, "_sending_session_cell", None)) is None:
+            cell = session._sending_session_cell = _sending_session_cell(session)
+        return cell
 
     @admin.display(description=_("last error"))
     def error(self, message):

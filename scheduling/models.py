@@ -172,7 +172,10 @@ class ScheduledWhatsAppMessage(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["status", "send_at"], name="scheduled_msg_status_send_at"),
+            # The messages list of one status in its order: by send time, then by descending id
+            # (the admin's tie-break), so a page is read off the index, never sorted from a heap
+            # of the many messages that share a send time.
+            models.Index(fields=["status", "send_at", "-id"], name="scheduled_msg_status_send_id"),
             models.Index(fields=["group", "status"], name="scheduled_msg_group_status"),
             # What the dispatcher claims: pending rows by due time, sending rows by lease.
             models.Index(

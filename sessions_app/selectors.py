@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from django.db import connection
+from django.db import connection, connections
 from django.db.models import (
     Count,
     Exists,
@@ -14,7 +14,6 @@ from django.db.models import (
     Q,
     QuerySet,
     Subquery,
-    Sum,
     Value,
 )
 from django.db.models.functions import Coalesce
@@ -74,14 +73,6 @@ def reference_counts_by_session(session_ids: list) -> dict:
         return {}
     rows = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids).order_by())
     return dict(rows.values_list("pk", "reference_count"))
-
-
-def reference_total(session_ids: list) -> int:
-    """Everything that points at any of `session_ids`, added up, in one query."""
-    if not session_ids:
-        return 0
-    sessions = with_reference_counts(WhatsAppSession.objects.filter(pk__in=session_ids))
-    return sessions.aggregate(total=Sum("reference_count"))["total"] or 0
 
 
 def session_reference_counts(session: WhatsAppSession) -> dict[str, int]:
@@ -160,23 +151,38 @@ def audit_entry_count(sessions) -> int:
 
 def live_sessions_of(session_ids) -> dict:
     """Each of `session_ids` mapped to the session at the live end of its `superseded_by` chain
-    (itself when not superseded), on any database: one query per link of the longest chain,
-    one when none is superseded. A chain longer than `MAX_CHAIN` stops there."""
+    (itself when not superseded), in one query on any database however long the chains are;
+    one instance per session. A chain longer than `MAX_CHAIN` stops there."""
     ids = {pk for pk in session_ids if pk is not None}
-    read: dict = {}
-    wanted = set(ids)
-    for _ in range(MAX_CHAIN + 1):
-        wanted -= read.keys()
-        if not wanted:
-            break
-        found = WhatsAppSession.objects.in_bulk(wanted)
-        read.update(found)
-        wanted = {session.superseded_by_id for session in found.values()} - {None}
-    ends = {}
-    for pk in ids:
-        session, links = read.get(pk), 0
-        while session is not None and session.superseded_by_id in read and links < MAX_CHAIN:
-            session, links = read[session.superseded_by_id], links + 1
-        if session is not None:
-            ends[pk] = session
+    if not ids:
+        return {}
+    manager = WhatsAppSession._default_manager
+    pk_field = WhatsAppSession._meta.pk
+    db_connection = connections[manager.db]
+    quote = db_connection.ops.quote_name
+    table = quote(WhatsAppSession._meta.db_table)
+    id_column = quote(pk_field.column)
+    following = quote(WhatsAppSession._meta.get_field("superseded_by").column)
+    # Walked in the database, link by link from each start; the row where the walk ends (no
+    # successor, or MAX_CHAIN links) is the live end. Each link is looked up by its key: joined,
+    # PostgreSQL would hash every session to find the successors of a few.
+    sql = f"""
+        WITH RECURSIVE chain (start_id, id, next_id, links) AS (
+            SELECT {id_column}, {id_column}, {following}, 0 FROM {table}
+            WHERE {id_column} IN ({", ".join(["%s"] * len(ids))})
+            UNION ALL
+            SELECT chain.start_id, chain.next_id,
+                   (SELECT s.{following} FROM {table} s WHERE s.{id_column} = chain.next_id),
+                   chain.links + 1
+            FROM chain WHERE chain.next_id IS NOT NULL AND chain.links < %s
+        )
+        SELECT s.*, chain.start_id AS chain_start_id
+        FROM chain JOIN {table} s ON s.{id_column} = chain.id
+        WHERE chain.next_id IS NULL OR chain.links = %s
+    """
+    params = [pk_field.get_db_prep_value(pk, db_connection) for pk in ids]
+    ends, read = {}, {}
+    for session in manager.raw(sql, [*params, MAX_CHAIN, MAX_CHAIN]):
+        # Chains that end in the same session share one instance of it.
+        ends[pk_field.to_python(session.chain_start_id)] = read.setdefault(session.pk, session)
     return ends

@@ -1,6 +1,7 @@
 """ "Needs attention": sessions down with rows left, messages waiting or failed, the dispatcher."""
 
 import datetime as dt
+import itertools
 import re
 from http import HTTPStatus
 
@@ -201,6 +202,17 @@ class TestChart:
         assert (tallies[-1].sent, tallies[-1].failed) == (0, 1)
         assert (tallies[-3].sent, tallies[-3].retried) == (3, 1)
 
+        # Staff of some organizations count their messages only.
+        other = factories.WhatsAppSessionFactory()
+        message(Status.SENT, session=other, sent_at=two_hours_ago)
+        message(Status.PENDING, session=other, attempts=2, updated=now)
+        mine = message_outcomes_per_hour(organization_ids=[session.organization_id], now=now)
+        assert mine == tallies
+        theirs = message_outcomes_per_hour(organization_ids=[other.organization_id], now=now)
+        busy = {(t.sent, t.retried, t.failed) for t in theirs} - {(0, 0, 0)}
+        assert busy == {(1, 0, 0), (0, 1, 0)}
+        assert [t.hour for t in theirs] == [t.hour for t in tallies]
+
     def test_drawn_as_svg_readable_without_colour(self, admin_client):
         session = factories.WhatsAppSessionFactory()
         message(Status.SENT, session=session, sent_at=timezone.now())
@@ -234,6 +246,27 @@ class TestTenancy:
         assert response.context["failed_count"] == 0
         assert response.context["chart"].totals == {"sent": 0, "retried": 0, "failed": 0}
         assert str(aurora.old.pk)[:8] not in response.content.decode()
+
+    def test_staff_count_their_failed_messages_past_the_list(self, client, admin_client):
+        now = timezone.now()
+        mine = factories.WhatsAppSessionFactory()
+        theirs = factories.WhatsAppSessionFactory()
+        failed = [
+            message(Status.FAILED, session=mine, updated=now - dt.timedelta(minutes=n + 1))
+            for n in range(22)
+        ]
+        message(Status.FAILED, session=mine, updated=now - dt.timedelta(hours=30))  # too old
+        for n in range(3):
+            message(Status.FAILED, session=theirs, updated=now - dt.timedelta(seconds=n))
+        client.force_login(staff_member(mine.organization))
+
+        context = client.get(ATTENTION).context
+
+        assert context["failed_count"] == 22
+        assert context["failed_recent"] == failed[:20]
+        everyone = admin_client.get(ATTENTION).context
+        assert everyone["failed_count"] == 25
+        assert everyone["failed_recent"][3:] == failed[:17]
 
     def test_staff_who_cannot_view_messages_are_refused(self, client):
         organization = factories.OrganizationFactory()
@@ -273,7 +306,36 @@ class TestQueries:
         five = self.queries_for(client, 5)
         assert one == five
         # Session, user, two for permissions, the user's organizations; the sessions holding
-        # rows, the rows in all, the listed ones with their counts; the sessions sending through
-        # a down one, their waiting messages, those sessions; failed messages; the heartbeat;
+        # rows with how many, the listed ones; the sessions sending through a down one, their
+        # events, the events' waiting messages, those sessions; failed messages; the heartbeat;
         # the chart.
         assert five <= 14
+
+    def chains_for(self, client, phones: int) -> int:
+        """Phones that reconnected twice and dropped again, with a row left on the first
+        session: it is superseded and still holds it, and the message of that row's event waits
+        for the last session, at the end of the chain."""
+        organization = factories.OrganizationFactory()
+        ends = []
+        for n in range(phones):
+            chain = [
+                factories.WhatsAppSessionFactory(
+                    organization=organization,
+                    phone_number=f"+551197777{phones:02d}{n:02d}",
+                    status=WhatsAppSession.Status.DISCONNECTED,
+                )
+                for _ in range(3)
+            ]
+            for old, new in itertools.pairwise(chain):
+                WhatsAppSession.objects.filter(pk=old.pk).update(superseded_by=new)
+            message(Status.PENDING, session=chain[0])
+            ends.append(chain[-1])
+        client.force_login(staff_member(organization))
+        with CaptureQueriesContext(connection) as queries:
+            response = client.get(ATTENTION)
+        assert response.context["held_count"] == phones  # the first sessions
+        assert {item.session for item in response.context["waiting"]} == set(ends)
+        return len(queries)
+
+    def test_superseded_sessions_and_chains_cost_no_more_queries(self, client):
+        assert self.chains_for(client, 1) == self.chains_for(client, 4)

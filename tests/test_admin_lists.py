@@ -2,6 +2,8 @@
 what is wrong, labels in plain words, and what a delete of a session says."""
 
 import datetime as dt
+import itertools
+import re
 from http import HTTPStatus
 
 import pytest
@@ -32,6 +34,19 @@ def listed(response) -> set:
 
 def notes(response) -> list[tuple[str, str]]:
     return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def phone_reconnected(session: WhatsAppSession) -> WhatsAppSession:
+    """A new, connected session of `session`'s phone."""
+    return factories.WhatsAppSessionFactory(
+        organization=session.organization, phone_number=session.phone_number
+    )
+
+
+def row_html(response) -> str:
+    """The first row of a list's results table."""
+    html = response.content.decode()
+    return re.search(r"<tbody>\s*<tr.*?</tr>", html, re.S).group(0)
 
 
 class TestWhatAListIsFilteredBy:
@@ -159,6 +174,33 @@ class TestMessagesList:
         assert formats.localize(timezone.template_localtime(retry_at)) in html
         assert '<span class="session-down">disconnected</span>' in html
 
+    def test_the_sending_session_is_the_live_end_of_its_chain(self, admin_client):
+        """An event left on a session that reconnected twice sends through the last one."""
+        first = factories.WhatsAppSessionFactory(status=WhatsAppSession.Status.DISCONNECTED)
+        chain = [first, *(phone_reconnected(first) for _ in range(3))]
+        for old, new in itertools.pairwise(chain):
+            WhatsAppSession.objects.filter(pk=old.pk).update(superseded_by=new)
+        live = chain[-1]
+        WhatsAppSession.objects.filter(pk__in=[s.pk for s in chain[:-1]]).update(
+            status=WhatsAppSession.Status.DISCONNECTED
+        )
+        message = factories.ScheduledWhatsAppMessageFactory(
+            workshop=factories.WorkshopFactory(
+                organization=first.organization, whatsapp_session=first
+            )
+        )
+
+        response = admin_client.get(MESSAGES)
+
+        [row] = response.context["cl"].result_list
+        assert row.pk == message.pk
+        assert row.sending_session == live
+        cell = re.search(r'<td class="field-sending_session">(.*?)</td>', row_html(response))
+        change = reverse("admin:sessions_app_whatsappsession_change", args=[live.pk])
+        assert f'<a href="{change}"' in cell.group(1)
+        assert str(live.pk)[:8] in cell.group(1)
+        assert "session-down" not in cell.group(1)
+
     def test_the_organization_filter(self, client):
         aurora = factories.ScheduledWhatsAppMessageFactory()
         horizonte = factories.ScheduledWhatsAppMessageFactory()
@@ -195,6 +237,19 @@ class TestMessagesList:
         sixty, shown = queries()
         assert shown == 60
         assert sixty == five
+        # Their sessions reconnected three times over: the chains are walked in the same query.
+        for _ in range(3):
+            live = phone_reconnected(session)
+            WhatsAppSession.objects.filter(pk=session.pk).update(
+                superseded_by=live, status=WhatsAppSession.Status.DISCONNECTED
+            )
+            session = live
+        chained, shown = queries()
+        assert shown == 60
+        assert chained == five
+        assert {m.sending_session for m in client.get(MESSAGES).context["cl"].result_list} == {
+            session
+        }
 
 
 class TestLabels:

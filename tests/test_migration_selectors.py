@@ -14,6 +14,7 @@ from sessions_app.selectors import (
     with_reference_counts,
 )
 from sessions_app.services.migration import migrate_session
+from sessions_app.services.supersession import MAX_CHAIN
 from tests.factories import WhatsAppSessionFactory
 from tests.migration_helpers import give_references, new_then_old
 
@@ -124,7 +125,7 @@ def test_counts_for_a_page_of_sessions_cost_one_query(django_assert_num_queries)
     assert reference_counts_by_session([]) == {}
 
 
-def test_the_live_end_of_each_chain_one_query_per_link():
+def test_the_live_end_of_each_chain_in_one_query():
     first = WhatsAppSessionFactory(status=WhatsAppSession.Status.DISCONNECTED)
     second = WhatsAppSessionFactory(
         organization=first.organization, status=WhatsAppSession.Status.DISCONNECTED
@@ -138,5 +139,18 @@ def test_the_live_end_of_each_chain_one_query_per_link():
         ends = live_sessions_of([first.pk, alone.pk, None])
 
     assert ends == {first.pk: live, alone.pk: alone}
-    assert len(queries) == 3  # the sessions, their successors, the successors' successors
+    assert len(queries) == 1  # however many links the chains have
+    both = live_sessions_of([first.pk, second.pk])
+    assert both[first.pk] is both[second.pk]
     assert live_sessions_of([second.pk, live.pk]) == {second.pk: live, live.pk: live}
+    assert live_sessions_of([]) == {}
+
+
+def test_a_chain_longer_than_the_limit_stops_there():
+    chain = [WhatsAppSessionFactory(status=WhatsAppSession.Status.DISCONNECTED)]
+    for _ in range(MAX_CHAIN + 2):
+        chain.append(WhatsAppSessionFactory(organization=chain[0].organization))
+        WhatsAppSession.objects.filter(pk=chain[-2].pk).update(superseded_by=chain[-1])
+
+    assert live_sessions_of([chain[0].pk]) == {chain[0].pk: chain[MAX_CHAIN]}
+    assert live_sessions_of([chain[2].pk]) == {chain[2].pk: chain[-1]}

@@ -53,8 +53,6 @@ def attention_view(model_admin, request: HttpRequest):
     waiting = messages_waiting_on_down_sessions(organization_ids=organization_ids)
     failed_since = now - FAILED_WINDOW
     failed = failed_messages_since(organization_ids=organization_ids, since=failed_since)
-    failed_recent = list(failed.select_related("group").order_by("-updated_at")[: LIST_LIMIT + 1])
-    failed_count = failed.count() if len(failed_recent) > LIST_LIMIT else len(failed_recent)
     pulse = dispatcher_pulse(now=now)
     chart = hour_chart(message_outcomes_per_hour(organization_ids=organization_ids, now=now))
 
@@ -75,8 +73,8 @@ def attention_view(model_admin, request: HttpRequest):
         "waiting_url": _sessions_list([item.session.pk for item in waiting][:100])
         if waiting
         else None,
-        "failed_recent": failed_recent[:LIST_LIMIT],
-        "failed_count": failed_count,
+        "failed_recent": failed.recent,
+        "failed_count": failed.count,
         "failed_url": f"{messages_list}?{urlencode(failed_query)}",
         "pulse": pulse,
         "quiet_minutes": int(quiet_for.total_seconds() // 60) if quiet_for else None,
