@@ -4,6 +4,7 @@ import datetime as dt
 import itertools
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from scheduling.models import ScheduledWhatsAppMessage
@@ -301,6 +302,36 @@ def test_release_claims():
 
     assert release_claims(worker="me") == 2
     assert set(ScheduledWhatsAppMessage.objects.values_list("status", flat=True)) == {"pending"}
+
+
+def test_a_message_cancelled_while_claimed_stays_cancelled_when_the_claims_are_given_back():
+    kept, cancelled = ScheduledWhatsAppMessageFactory.create_batch(2)
+    claim_due_messages(worker="me", options=UNPACED, now=timezone.now())
+    # Staff cancel it on its page meanwhile; the dispatcher's bookkeeping is read-only there.
+    ScheduledWhatsAppMessage.objects.filter(pk=cancelled.pk).update(status=Status.CANCELLED)
+
+    assert release_claims(worker="me") == 1
+
+    assert ScheduledWhatsAppMessage.objects.get(pk=kept.pk).status == Status.PENDING
+    assert ScheduledWhatsAppMessage.objects.get(pk=cancelled.pk).status == Status.CANCELLED
+
+
+def test_retry_now_leaves_a_message_sent_between_its_read_and_its_write():
+    failed = ScheduledWhatsAppMessageFactory(status=Status.FAILED, attempts=5, last_error="boom")
+    sent_meanwhile = []
+
+    def another_retry_sends_it_first(execute, sql, params, many, context):
+        if sql.startswith('UPDATE "scheduled_whatsapp_messages"') and not sent_meanwhile:
+            sent_meanwhile.append(failed.pk)
+            ScheduledWhatsAppMessage.objects.filter(pk=failed.pk).update(status=Status.SENT)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(another_retry_sends_it_first):
+        retried = messages_retry_now(queryset=ScheduledWhatsAppMessage.objects.all())
+
+    assert (retried, sent_meanwhile) == (0, [failed.pk])
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (Status.SENT, 5)
 
 
 def test_retry_now_requeues_failed_messages_only():

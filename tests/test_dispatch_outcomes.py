@@ -6,8 +6,11 @@ import socket
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from scheduling import services
 from scheduling.models import ScheduledWhatsAppMessage
 from scheduling.services import (
     DispatchOptions,
@@ -17,8 +20,14 @@ from scheduling.services import (
     messages_retry_now,
     release_claims,
 )
-from sessions_app.gateway import RetryableGatewayError, locmem
-from tests.factories import ScheduledWhatsAppMessageFactory
+from sessions_app.gateway import PermanentGatewayError, RetryableGatewayError, locmem
+from tests.factories import (
+    ScheduledWhatsAppMessageFactory,
+    WebinarFactory,
+    WhatsAppGroupFactory,
+    WhatsAppSessionFactory,
+    WorkshopFactory,
+)
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("postgres_only")]
 Status = ScheduledWhatsAppMessage.Status
@@ -160,3 +169,136 @@ def test_the_command_totals_every_pass(gateway):
         "sent 3, retried 0, failed 0, deferred 0, released 0"
     )
     assert len(gateway.outbox) == 3
+
+
+class TestMessagesThatCannotBeSent:
+    """What a message with nowhere to go, or a backend that breaks, leaves on the message: a
+    reason staff can act on, and another attempt later."""
+
+    OPTIONS = DispatchOptions(
+        max_attempts=3, backoff_seconds=60, send_interval_seconds=0, send_jitter_seconds=0
+    )
+    NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+    def dispatch_one(self, message):
+        dispatch_due_messages(worker="w1", options=self.OPTIONS, now=self.NOW)
+        message.refresh_from_db()
+        return message
+
+    def waits_with(self, message, reason):
+        assert (message.status, message.attempts, message.last_error) == (
+            Status.PENDING,
+            1,
+            reason,
+        )
+        assert message.next_attempt_at == self.NOW + dt.timedelta(seconds=60)
+
+    def test_a_workshop_without_a_session(self):
+        group = WhatsAppGroupFactory()
+        workshop = WorkshopFactory(organization=group.session.organization, whatsapp_session=None)
+        message = ScheduledWhatsAppMessageFactory(workshop=workshop, group=group, send_at=self.NOW)
+
+        self.waits_with(
+            self.dispatch_one(message), "The workshop has no WhatsApp session to send through."
+        )
+
+    def test_a_webinar_without_a_session(self):
+        group = WhatsAppGroupFactory()
+        webinar = WebinarFactory(organization=group.session.organization, whatsapp_session=None)
+        message = ScheduledWhatsAppMessageFactory(
+            workshop=None, webinar=webinar, group=group, send_at=self.NOW
+        )
+
+        self.waits_with(
+            self.dispatch_one(message), "The webinar has no WhatsApp session to send through."
+        )
+
+    def test_a_session_the_gateway_has_no_name_for(self):
+        session = WhatsAppSessionFactory(session_data={})
+        message = ScheduledWhatsAppMessageFactory(
+            workshop=WorkshopFactory(organization=session.organization, whatsapp_session=session),
+            send_at=self.NOW,
+        )
+
+        self.waits_with(
+            self.dispatch_one(message),
+            f"Session {session.pk} has no gateway name in its session_data.",
+        )
+
+    def test_a_backend_that_breaks_is_retried_with_what_broke(self, gateway):
+        message = ScheduledWhatsAppMessageFactory(send_at=self.NOW)
+        name = message.event.whatsapp_session.gateway_session_name
+        gateway.failures[name] = ValueError("unexpected answer")
+
+        self.waits_with(self.dispatch_one(message), "ValueError: unexpected answer")
+        assert gateway.outbox == []
+
+    def test_a_backend_that_keeps_breaking_gives_up_at_the_last_attempt(self, gateway):
+        message = ScheduledWhatsAppMessageFactory(send_at=self.NOW, attempts=2)
+        name = message.event.whatsapp_session.gateway_session_name
+        gateway.failures[name] = ValueError("unexpected answer")
+
+        message = self.dispatch_one(message)
+
+        assert (message.status, message.attempts, message.last_error) == (
+            Status.FAILED,
+            3,
+            "Gave up after 3 attempts: ValueError: unexpected answer",
+        )
+
+
+class TestTheTallyAndTheWrites:
+    OPTIONS = DispatchOptions(send_interval_seconds=0, send_jitter_seconds=0, batch_size=2000)
+
+    def test_a_pass_counts_each_outcome(self, gateway):
+        refused, busy = WhatsAppSessionFactory(), WhatsAppSessionFactory()
+        for session in (refused, busy, WhatsAppSessionFactory()):
+            workshop = WorkshopFactory(organization=session.organization, whatsapp_session=session)
+            ScheduledWhatsAppMessageFactory.create_batch(2, workshop=workshop)
+        gateway.failures[refused.gateway_session_name] = PermanentGatewayError("not a member")
+        gateway.failures[busy.gateway_session_name] = RetryableGatewayError("WAHA answered 503")
+
+        result = dispatch_due_messages(worker="w1", options=self.OPTIONS)
+
+        assert (result.claimed, result.sent, result.failed, result.retried) == (6, 2, 2, 2)
+
+    def test_a_pass_of_a_thousand_and_one_writes_its_outcomes_in_two_statements(self):
+        message = ScheduledWhatsAppMessageFactory()
+        ScheduledWhatsAppMessage.objects.bulk_create(
+            ScheduledWhatsAppMessage(
+                workshop=message.workshop,
+                group=message.group,
+                body=f"Reminder {n}",
+                send_at=message.send_at,
+            )
+            for n in range(1000)
+        )
+
+        with CaptureQueriesContext(connection) as queries:
+            result = dispatch_due_messages(worker="w1", options=self.OPTIONS)
+
+        assert result.sent == 1001
+        assert ScheduledWhatsAppMessage.objects.filter(status=Status.SENT).count() == 1001
+        writes = [
+            q
+            for q in queries
+            if q["sql"].lstrip().startswith("UPDATE scheduled_whatsapp_messages AS m")
+        ]
+        assert len(writes) == 2
+
+    def test_outcomes_are_written_as_the_pass_goes_when_sends_are_slow(self, monkeypatch):
+        # Every send "took" longer than the flush interval: each outcome is written at once,
+        # so staff see it while the rest of the batch is still being sent.
+        monkeypatch.setattr(services, "FLUSH_EVERY_SECONDS", -1)
+        ScheduledWhatsAppMessageFactory.create_batch(3)
+
+        with CaptureQueriesContext(connection) as queries:
+            result = dispatch_due_messages(worker="w1", options=self.OPTIONS)
+
+        assert result.sent == 3
+        writes = [
+            q
+            for q in queries
+            if q["sql"].lstrip().startswith("UPDATE scheduled_whatsapp_messages AS m")
+        ]
+        assert len(writes) == 3

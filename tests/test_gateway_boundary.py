@@ -498,7 +498,7 @@ class TestTheDispatcherReadsTheGatewaysAnswers:
         message = self.dispatch(message)
 
         assert (message.status, message.gateway_message_id) == ("sent", "")
-        assert "without an id" in message.last_error
+        assert message.last_error == "The gateway accepted the message without an id."
         assert message.sent_at is not None
 
     def test_other_4xx_stay_permanent(self, waha, message):

@@ -159,6 +159,19 @@ def test_reports_apply_in_the_order_of_their_timestamp(client, session):
     assert (session.status, session.phone_number) == ("disconnected", "+5511987654321")
 
 
+def test_a_timestamp_with_an_offset_is_the_instant_it_names(client, session):
+    assert post(client, body_of(timestamp="2026-11-25T13:00:05Z")).json()["status"] == "ok"
+
+    # 10:00:10 in São Paulo is 13:00:10 UTC: five seconds after the connect, not three hours
+    # before it.
+    later = body_of(status="disconnected", timestamp="2026-11-25T10:00:10-03:00")
+    response = post(client, later)
+
+    assert (response.status_code, response.json()["status"]) == (200, "ok")
+    session.refresh_from_db()
+    assert session.status == "disconnected"
+
+
 def test_an_unreadable_phone_keeps_the_status_and_the_stored_phone(client, session):
     WhatsAppSession.objects.filter(pk=session.pk).update(phone_number="+5511987654321")
 
