@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from scheduling.models import ScheduledWhatsAppMessage
+from scheduling.models import ScheduledWhatsAppMessage, SessionSendPacing
 from scheduling.services import (
     DispatchOptions,
     _Outcome,
@@ -416,6 +416,58 @@ class TestPacing:
         assert (result.sent, result.deferred) == (0, 1)
         later = ScheduledWhatsAppMessage.objects.get(status=Status.PENDING)
         assert later.next_attempt_at >= now + dt.timedelta(seconds=self.INTERVAL)
+
+    def test_a_second_dispatcher_queues_right_behind_the_slot_the_first_one_holds(self):
+        workshop = WorkshopFactory()
+        ScheduledWhatsAppMessageFactory(workshop=workshop)
+        now = timezone.now()
+        steady = DispatchOptions(send_interval_seconds=self.INTERVAL, send_jitter_seconds=0)
+        dispatch(steady, now=now, worker="a")
+        ScheduledWhatsAppMessageFactory(workshop=workshop)
+
+        result = dispatch(steady, now=now + dt.timedelta(seconds=1), worker="b")
+
+        assert (result.sent, result.deferred) == (0, 1)
+        later = ScheduledWhatsAppMessage.objects.get(status=Status.PENDING)
+        assert (later.next_attempt_at, later.attempts) == (
+            now + dt.timedelta(seconds=self.INTERVAL),
+            0,
+        )
+
+    @pytest.mark.parametrize("read_slot", [None, -5, 0], ids=["none", "past", "now"])
+    def test_a_slot_taken_between_the_read_and_the_reservation_waits_a_full_pause(self, read_slot):
+        # The pass reads the session's slot as free (never used, past, or due right now);
+        # another dispatcher takes it before this pass reserves it.
+        message = ScheduledWhatsAppMessageFactory()
+        session_id = message.event.whatsapp_session_id
+        now = timezone.now()
+        if read_slot is not None:
+            SessionSendPacing.objects.create(
+                session_id=session_id, next_send_at=now + dt.timedelta(seconds=read_slot)
+            )
+        taken = []
+
+        def another_dispatcher_takes_the_slot(execute, sql, params, many, context):
+            if "INTO whatsapp_session_pacing" in sql and not taken:
+                taken.append(session_id)
+                SessionSendPacing.objects.update_or_create(
+                    session_id=session_id,
+                    defaults={"next_send_at": now + dt.timedelta(seconds=2)},
+                )
+            return execute(sql, params, many, context)
+
+        steady = DispatchOptions(send_interval_seconds=self.INTERVAL, send_jitter_seconds=0)
+        with connection.execute_wrapper(another_dispatcher_takes_the_slot):
+            result = dispatch(steady, now=now)
+
+        assert (result.sent, result.deferred, taken) == (0, 1, [session_id])
+        message.refresh_from_db()
+        assert (message.status, message.attempts, message.next_attempt_at) == (
+            Status.PENDING,
+            0,
+            now + dt.timedelta(seconds=self.INTERVAL),
+        )
+        assert locmem.outbox == []
 
     def test_sessions_do_not_slow_each_other_down(self):
         for _ in range(3):
