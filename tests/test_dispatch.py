@@ -2,11 +2,13 @@
 
 import datetime as dt
 import itertools
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
+from scheduling import services
 from scheduling.models import ScheduledWhatsAppMessage, SessionSendPacing
 from scheduling.services import (
     DispatchOptions,
@@ -476,6 +478,69 @@ class TestPacing:
         result = dispatch(self.options(), now=timezone.now())
 
         assert (result.sent, result.deferred) == (3, 0)
+
+
+class SlowGateway(locmem.GatewayBackend):
+    """The in-memory gateway on a simulated clock where every send takes `seconds`."""
+
+    def __init__(self, clock: SimpleNamespace, seconds: float) -> None:
+        super().__init__()
+        self.clock, self.seconds = clock, seconds
+
+    def send_text(self, **kwargs) -> str:
+        self.clock.seconds += self.seconds
+        return super().send_text(**kwargs)
+
+
+class TestAPassStopsSendingBeforeItsLeaseEnds:
+    """A pass stops sending `min(lease / 2, gateway timeout + 5s)` before its lease ends and
+    gives the rest back; timed on a simulated clock that each send moves forward."""
+
+    @pytest.fixture(autouse=True)
+    def clock(self, monkeypatch, settings):
+        settings.WHATSAPP_GATEWAY_TIMEOUT = 10
+        clock = SimpleNamespace(seconds=1000.0)
+        monkeypatch.setattr(services, "time", SimpleNamespace(monotonic=lambda: clock.seconds))
+        return clock
+
+    @pytest.mark.parametrize(
+        ("lease", "send_seconds", "sent"),
+        [
+            # The gateway's timeout sets the margin: stops 15s early, 45s in (a send at 45s
+            # still goes out).
+            (60, 5, 10),
+            # Half the lease sets it: stops 10s early, 10s in.
+            (20, 1, 11),
+        ],
+    )
+    def test_sends_until_the_margin_and_gives_the_rest_back(self, clock, lease, send_seconds, sent):
+        messages = ScheduledWhatsAppMessageFactory.create_batch(15)
+        now = timezone.now()
+        options = DispatchOptions(
+            lease_seconds=lease, send_interval_seconds=0, send_jitter_seconds=0
+        )
+
+        result = dispatch_due_messages(
+            worker="w1", options=options, now=now, gateway=SlowGateway(clock, send_seconds)
+        )
+
+        assert (result.claimed, result.sent, result.released) == (15, sent, 15 - sent)
+        rows = ScheduledWhatsAppMessage.objects.filter(pk__in=[m.pk for m in messages])
+        assert sorted(rows.values_list("status", "attempts", "claimed_by")) == sorted(
+            [("sent", 1, "")] * sent + [("pending", 0, "")] * (15 - sent)
+        )
+        assert len(locmem.outbox) == sent
+
+    def test_a_message_is_sent_at_the_claims_time_plus_the_time_the_pass_took(self, clock):
+        ScheduledWhatsAppMessageFactory.create_batch(3)
+        now = timezone.now()
+
+        dispatch_due_messages(worker="w1", options=UNPACED, now=now, gateway=SlowGateway(clock, 2))
+
+        sent_at = ScheduledWhatsAppMessage.objects.order_by("sent_at").values_list(
+            "sent_at", flat=True
+        )
+        assert list(sent_at) == [now + dt.timedelta(seconds=s) for s in (2, 4, 6)]
 
 
 def test_a_batch_larger_than_one_statement_of_outcomes():
