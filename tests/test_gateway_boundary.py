@@ -184,6 +184,21 @@ class TestReportsApplyInOrderAndOnce:
         session.refresh_from_db()
         assert session.status == Status.CONNECTED
 
+    def test_a_long_event_id_seen_before_is_a_duplicate(self, client):
+        session = named_session("aurora-main")
+        long_id = "e" * 250
+        first = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE), event_id=long_id))
+        assert first.status_code == HTTPStatus.OK, first.content
+        before = database_snapshot()
+
+        replay = waha_event("aurora-main", "STOPPED", at=T0 + dt.timedelta(1), event_id=long_id)
+        response = post(client, replay)
+
+        assert (response.status_code, response.json()["status"]) == (HTTPStatus.OK, "duplicate")
+        assert database_snapshot() == before
+        session.refresh_from_db()
+        assert session.status == Status.CONNECTED
+
     def test_a_refused_report_does_not_use_up_its_event_id(self, client):
         post(client, waha_event("nobody-yet", "WORKING", me=me(PHONE), event_id="evt_9"))
         session = named_session("nobody-yet")
@@ -539,3 +554,35 @@ def test_unique_event_ids_are_namespaced_per_gateway(client):
 
     [seen] = GatewayEvent.objects.values_list("event_id", flat=True)
     assert seen.startswith("waha:evt_")
+
+
+class TestAWahaReportItCannotPlace:
+    """What the webhook answers WAHA for a report it cannot apply: the status and the one-line
+    reason WAHA's delivery log shows, word for word, and nothing changed."""
+
+    @pytest.mark.parametrize("timestamp", ["2026-11-25T12:00:00Z", True], ids=["text", "bool"])
+    def test_a_timestamp_that_is_not_milliseconds_is_refused_saying_why(self, client, timestamp):
+        named_session("aurora-main")
+        before = database_snapshot()
+
+        body = {**waha_event("aurora-main", "WORKING", me=me(PHONE)), "timestamp": timestamp}
+        response = post(client, body)
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.BAD_REQUEST,
+            {"error": '"timestamp" must be milliseconds since the epoch.'},
+        )
+        assert database_snapshot() == before
+
+    def test_a_name_no_session_has_is_refused_though_another_session_was_superseded(self, client):
+        newer = named_session("aurora-2", phone_number=PHONE, status=Status.CONNECTED)
+        named_session("aurora-1", organization=newer.organization, superseded_by=newer)
+        before = database_snapshot()
+
+        response = post(client, waha_event("nobody-yet", "WORKING", me=me(PHONE)))
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.NOT_FOUND,
+            {"error": "No live session is called 'nobody-yet'."},
+        )
+        assert database_snapshot() == before
