@@ -11,8 +11,10 @@ from django.utils import timezone
 from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage
 from scheduling.services import (
     DispatchOptions,
+    _Outcome,
     claim_due_messages,
     messages_retry_now,
+    record_outcomes,
     release_claims,
 )
 from sessions_app.models import WhatsAppGroup, WhatsAppSession
@@ -166,6 +168,25 @@ class TestRowsAttachedToASupersededSession:
 
         message.refresh_from_db()
         assert (message.status, message.group) == (Message.PENDING, new_group)
+
+    def test_a_claimed_message_retried_after_a_merge_goes_to_the_live_group(self):
+        _, new, workshop, old_group, new_group = merged_scene()
+        message = factories.ScheduledWhatsAppMessageFactory(
+            workshop=workshop, group=old_group, send_at=timezone.now()
+        )
+        [claimed], _ = claim_due_messages(worker="w1", options=DispatchOptions())
+        connect(new)  # the merge leaves the claimed (sending) message where it is
+
+        # The send failed in a way worth another try: the outcome puts it back to pending.
+        retry = _Outcome(claimed.id, Message.PENDING, 1, last_error="WAHA answered 503")
+        assert record_outcomes([retry], worker="w1") == 1
+
+        message.refresh_from_db()
+        assert (message.status, message.group, message.last_error) == (
+            Message.PENDING,
+            new_group,
+            "WAHA answered 503",
+        )
 
     def test_retry_now_on_a_merged_groups_message_goes_to_the_live_group(self):
         _, new, workshop, old_group, new_group = merged_scene()
