@@ -141,7 +141,8 @@ def test_session_not_connected_is_retried_later_with_backoff(status):
     message.refresh_from_db()
     assert message.status == Status.PENDING
     assert message.attempts == 1
-    assert status in message.last_error
+    session_id = message.event.whatsapp_session_id
+    assert message.last_error == f"Session {session_id} is {status}, not connected."
     assert message.next_attempt_at == now + dt.timedelta(seconds=30)
     assert locmem.outbox == []
 
@@ -237,7 +238,7 @@ def test_expired_claims_are_taken_over_and_live_ones_are_not():
     assert (held.status, held.claimed_by) == (Status.SENDING, "alive")
 
 
-def test_an_outcome_is_not_written_once_another_dispatcher_claimed_the_row_again():
+def test_an_outcome_is_not_written_once_another_dispatcher_claimed_the_row_again(caplog):
     message = ScheduledWhatsAppMessageFactory()
     now = timezone.now()
     (claimed,), _ = claim_due_messages(worker="slow", options=UNPACED, now=now)
@@ -252,12 +253,17 @@ def test_an_outcome_is_not_written_once_another_dispatcher_claimed_the_row_again
     )
 
     assert written == 0
+    assert [r.getMessage() for r in caplog.records if r.name == "scheduling.services"] == [
+        "1 of 1 outcomes not written: their lease expired and another dispatcher took them over."
+    ]
+    caplog.clear()
     message.refresh_from_db()
     assert (message.status, message.claimed_by, message.attempts) == (Status.SENDING, "fast", 0)
     assert (message.gateway_message_id, message.sent_at) == ("", None)
 
     fast = _Outcome(claimed.id, Status.SENT, 1, sent_at=later, gateway_message_id="fast-id")
     assert record_outcomes([fast], worker="fast") == 1
+    assert [r for r in caplog.records if r.name == "scheduling.services"] == []
     message.refresh_from_db()
     assert (message.status, message.gateway_message_id) == (Status.SENT, "fast-id")
 
