@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -11,3 +12,12 @@ class SessionsAppConfig(AppConfig):
 
     def ready(self) -> None:
         from sessions_app import checks, signals  # noqa: F401  (registers them)
+
+        # After the whole run, when every app's tables exist.
+        post_migrate.connect(_install_sweep_triggers, sender=self)
+
+
+def _install_sweep_triggers(sender, using: str, **kwargs) -> None:
+    from sessions_app import sweep_marks
+
+    sweep_marks.install(using)

@@ -333,3 +333,27 @@ class SessionMigration(models.Model):
 
     def __str__(self) -> str:
         return f"{str(self.old_session_id)[:8]} → {str(self.new_session_id)[:8]}"
+
+
+class SessionToSweep(models.Model):
+    """A superseded session that rows may point at again: noted by PostgreSQL's triggers on every
+    table whose rows a move takes (`sessions_app.sweep_marks`), and on the session itself when it
+    is superseded. The sweep checks these sessions instead of every superseded one, and forgets a
+    note once it has found the session holding nothing twice, the second time after every
+    transaction that was running at the first had ended."""
+
+    # No foreign key: a note never makes a writer wait on the session row, nor keeps it alive.
+    session_id = models.UUIDField(_("session"))
+    # `pg_snapshot_xmax` of the sweep's first look that found the session holding nothing.
+    found_empty_xmax = models.BigIntegerField(
+        _("found empty at transaction"), null=True, blank=True
+    )
+
+    class Meta:
+        db_table = "sessions_to_sweep"
+        verbose_name = _("session to sweep")
+        verbose_name_plural = _("sessions to sweep")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return str(self.session_id)

@@ -19,6 +19,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from sessions_app import sweep_marks
 from sessions_app.dates import local_datetime
 from sessions_app.gateway.base import GATEWAY_NAME_KEYS
 from sessions_app.models import SessionMigration, WhatsAppSession
@@ -515,8 +516,6 @@ def sweep_references(
     - every superseded session that holds references again (rows attached to it after it was
       superseded) hands them to the live end of its `superseded_by` chain.
     """
-    from sessions_app.selectors import holding_references
-
     report = SweepReport()
     planned_olds: set = set()
     sessions = WhatsAppSession.objects.all()
@@ -548,12 +547,7 @@ def sweep_references(
                 planned_olds.add(result.old.pk)
                 report.results.append(result)
 
-    holding = holding_references(
-        sessions.filter(superseded_by__isnull=False).exclude(
-            status=WhatsAppSession.Status.CONNECTED
-        )
-    ).order_by("created_at", "pk")
-    for session in holding:
+    for session in _superseded_holding_rows(sessions, dry_run=dry_run):
         if session.pk in planned_olds:
             continue
         live = live_successor(session)
@@ -566,6 +560,27 @@ def sweep_references(
             continue
         report.results.append(result)
     return report
+
+
+def _superseded_holding_rows(
+    sessions: QuerySet[WhatsAppSession], *, dry_run: bool
+) -> QuerySet[WhatsAppSession] | list[WhatsAppSession]:
+    """The superseded sessions among `sessions` that the sweep hands on and that hold rows,
+    oldest first: of those PostgreSQL noted (`sessions_app.sweep_marks`), or, where the notes
+    cannot be trusted, of every superseded session. Nothing when none of them holds a row."""
+    from sessions_app.selectors import holding_references
+
+    swept = sessions.filter(sweep_marks.swept())
+    ids = sweep_marks.sessions_holding_rows(
+        forget=not dry_run, using=router.db_for_write(WhatsAppSession)
+    )
+    if ids is None:
+        holding = holding_references(swept)
+    elif ids:
+        holding = swept.filter(pk__in=ids)
+    else:
+        return []
+    return holding.order_by("created_at", "pk")
 
 
 def live_successor(session: WhatsAppSession) -> WhatsAppSession | None:

@@ -1,0 +1,32 @@
+"""The sessions the sweep looks at: superseded sessions that rows may point at again.
+
+PostgreSQL's triggers write the notes (`sessions_app.sweep_marks`); they are generated from the
+references the apps declare and installed after `migrate`, which notes every superseded session
+once, since nothing noted the rows written before.
+"""
+
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('sessions_app', '0008_verbose_names_for_translation'),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name='SessionToSweep',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('session_id', models.UUIDField(verbose_name='session')),
+                ('found_empty_xmax', models.BigIntegerField(blank=True, null=True, verbose_name='found empty at transaction')),
+            ],
+            options={
+                'verbose_name': 'session to sweep',
+                'verbose_name_plural': 'sessions to sweep',
+                'db_table': 'sessions_to_sweep',
+                'default_permissions': (),
+            },
+        ),
+    ]
