@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router, transaction
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -252,40 +252,50 @@ def adopt_predecessors(
     """Migrate into `session` every disconnected, not yet superseded session of its organization
     with the same phone number: what a reconnect does automatically."""
     using = router.db_for_write(WhatsAppSession)
-    # The database's phone, not the caller's copy, which may be older.
-    phone_number = (
-        WhatsAppSession.objects.using(using)
-        .filter(pk=session.pk, status=WhatsAppSession.Status.CONNECTED)
-        .values_list("phone_number", flat=True)
-        .first()
-    )
-    if not phone_number:
-        return []
     with transaction.atomic(using=using):
         # Lock the whole phone's sessions at once, in id order, before moving any of them: a
         # concurrent status report or sweep on the same phone locks the same set the same way.
-        phone_sessions = lock_phone_sessions(session, phone_number, using=using)
+        phone_sessions = _lock_connected_phone(session, using=using)
         current = next((s for s in phone_sessions if s.pk == session.pk), None)
-        if (
-            current is None
-            or current.status != WhatsAppSession.Status.CONNECTED
-            or current.phone_number != phone_number
-        ):
+        if current is None or current.status != WhatsAppSession.Status.CONNECTED:
             return []  # it changed in between; its next report or the sweep adopts them
+        candidates = [s for s in phone_sessions if _is_predecessor(s, current)]
+        if not candidates:
+            return []
+        # Read once the locks are held: an undo that ended while this waited for them is seen.
         held = set(
             WhatsAppSession.objects.using(using)
-            .filter(pk__in=[s.pk for s in phone_sessions])
+            .filter(pk__in=[s.pk for s in candidates])
             .filter(held_for_staff())
             .values_list("pk", flat=True)
         )
         predecessors = sorted(
-            (s for s in phone_sessions if s.pk not in held and _is_predecessor(s, current)),
+            (s for s in candidates if s.pk not in held),
             key=lambda s: (s.created_at, str(s.pk)),
         )
         return [
             migrate_session(predecessor, current, trigger=trigger, actor=actor, dry_run=dry_run)
             for predecessor in predecessors
         ]
+
+
+def _lock_connected_phone(session: WhatsAppSession, *, using: str) -> list[WhatsAppSession]:
+    """Lock `session` and, while it is connected, its organization's sessions of its phone, in
+    id order, in one statement. The phone is the database's, not the caller's copy's, which may
+    be older; a phone once known never changes."""
+    connected = WhatsAppSession.objects.using(using).filter(
+        pk=session.pk, status=WhatsAppSession.Status.CONNECTED
+    )
+    same_phone = Q(
+        organization_id=Subquery(connected.values("organization_id")),
+        phone_number=Subquery(connected.values("phone_number")),
+    )
+    return list(
+        WhatsAppSession.objects.using(using)
+        .select_for_update(no_key=True)
+        .filter(Q(pk=session.pk) | same_phone)
+        .order_by("pk")
+    )
 
 
 def adopt_into_live_successor(session: WhatsAppSession, *, trigger: str) -> list[MigrationResult]:
