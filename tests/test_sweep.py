@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from scheduling.models import NotificationCampaign, Workshop
 from sessions_app.models import WhatsAppSession
-from sessions_app.services.migration import migrate_session, sweep_references
+from sessions_app.services.migration import live_successor, migrate_session, sweep_references
 from tests import factories
 from tests.migration_helpers import PHONE, Campaign, Status, database_snapshot
 
@@ -246,3 +246,21 @@ class TestSupersededSessionsHoldingRows:
 
         assert (report.results, report.failures) == ([], [])
         assert Workshop.objects.get(pk=workshop.pk).whatsapp_session_id == first.pk
+
+    def test_a_long_chain_is_read_in_one_query_and_its_rows_go_to_its_end(self):
+        organization = factories.OrganizationFactory()
+        chain = [session(organization, status=Status.DISCONNECTED) for _ in range(4)]
+        live = session(organization)
+        for earlier, later in zip(chain, [*chain[1:], live], strict=True):
+            WhatsAppSession.objects.filter(pk=earlier.pk).update(superseded_by=later)
+        workshop = factories.WorkshopFactory(organization=organization, whatsapp_session=chain[0])
+        first = WhatsAppSession.objects.get(pk=chain[0].pk)
+
+        with CaptureQueriesContext(connection) as queries:
+            assert live_successor(first) == live
+        assert len(queries) == 1
+
+        report = sweep_references(superseded_only=True)
+
+        assert [(r.old.pk, r.new.pk) for r in report.results] == [(chain[0].pk, live.pk)]
+        assert held_by(workshop) == live.pk

@@ -594,15 +594,16 @@ def _superseded_holding_rows(
 
 
 def live_successor(session: WhatsAppSession) -> WhatsAppSession | None:
-    """The connected session at the end of `session`'s `superseded_by` chain, if any."""
-    seen = {session.pk}
-    current = session
-    while current.superseded_by_id is not None and current.superseded_by_id not in seen:
-        seen.add(current.superseded_by_id)
-        current = WhatsAppSession.objects.get(pk=current.superseded_by_id)
-    if current.pk == session.pk or current.status != WhatsAppSession.Status.CONNECTED:
+    """The connected session at the end of `session`'s `superseded_by` chain, if any: the
+    chain read in one query however long it is."""
+    from sessions_app.selectors import live_sessions_of
+
+    if session.superseded_by_id is None:
         return None
-    return current
+    end = live_sessions_of([session.pk]).get(session.pk)
+    if end is None or end.pk == session.pk or end.status != WhatsAppSession.Status.CONNECTED:
+        return None
+    return end
 
 
 # Undo ------------------------------------------------------------------------------------------
