@@ -354,6 +354,8 @@ class SessionToSweep(models.Model):
         verbose_name = _("session to sweep")
         verbose_name_plural = _("sessions to sweep")
         default_permissions = ()
+        # A write that points rows at a noted session looks for its note first.
+        indexes = [models.Index(fields=["session_id"], name="session_to_sweep_session")]
 
     def __str__(self) -> str:
         return str(self.session_id)

@@ -6,10 +6,12 @@ system. Looking for them at every superseded session costs an index probe per ta
 and the superseded sessions only ever grow in number. So the database notes the sessions to look
 at, in `sessions_to_sweep`:
 
-- a trigger on each table of `sessions_app.references.pointing_rows()` notes the superseded
-  session a row leads to when the row is inserted, when its key changes (its session, or its
-  group), or when it starts to match its rule (a campaign scheduled again, a message pending
-  again);
+- a trigger on each table of `sessions_app.references.pointing_rows()` notes, once per
+  statement that inserts or updates rows, the superseded sessions those rows now lead to (through
+  their group, for messages) among the rows matching their rule: a row attached, re-pointed, or
+  matching again (a campaign scheduled again, a message pending again). A session that already
+  has a note no sweep is looking at gets no other, so rows written again and again on a session
+  waiting for its phone leave one note;
 - a trigger on `whatsapp_sessions` notes a session as it becomes superseded and not connected,
   whatever it holds: a transaction that attached a row before it could see the supersede noted
   nothing, and the sweep finds its row by looking at the session after it commits.
@@ -22,7 +24,8 @@ changed without a `migrate`) it looks at every superseded session, as it did bef
 A note is forgotten once the sweep has found its session holding nothing twice: the first look
 records the transactions then running (`found_empty_xmax`), and the second counts only once all
 of them have ended, so a row attached unseen by a transaction still running at the first look is
-visible at the second.
+visible at the second. A writer that relies on an existing note locks it (`FOR KEY SHARE`) until
+it commits, and a sweep skips the notes it cannot lock, so none is forgotten under a writer.
 """
 
 from __future__ import annotations
@@ -60,10 +63,10 @@ def holds_rows() -> Q:
 
 @dataclass(frozen=True)
 class _Key:
-    """A foreign key whose change moves rows between sessions: `path` leads from it to the
+    """A foreign key through which rows point at a session: `path` leads from it to the
     session (one field when it names the session, then the group's own when it names a group).
-    `wheres` are the rules of the rows it starts; none when it is a step of another table's
-    path only (a group's session, for the messages in the group)."""
+    `wheres` are the rules of the rows it starts, and an empty one (any row) when it is also a
+    step of another table's path (a group's session, for the messages in the group)."""
 
     path: tuple[models.ForeignKey, ...]
     wheres: tuple[Mapping[str, object], ...]
@@ -83,16 +86,23 @@ class TriggerSet:
         return hashlib.sha256("\n".join(self.statements).encode()).hexdigest()[:16]
 
 
-_built: tuple[object, TriggerSet] | None = None
+# What is built from the registry, kept while its declarations stay the same objects.
+_built: dict = {}
+
+
+def _once(key, build):
+    references = declared_references()
+    if _built.get("references") is not references:
+        _built.clear()
+        _built["references"] = references
+    if key not in _built:
+        _built[key] = build()
+    return _built[key]
 
 
 def trigger_set(using: str = DEFAULT_DB_ALIAS) -> TriggerSet:
-    """The functions and triggers the registry calls for, read once per declaration of it."""
-    global _built
-    references = declared_references()
-    if _built is None or _built[0] is not references:
-        _built = (references, _build(connections[using]))
-    return _built[1]
+    """The functions and triggers the registry calls for."""
+    return _once(("triggers", using), lambda: _build(connections[using]))
 
 
 def _keys() -> list[_Key]:
@@ -103,8 +113,8 @@ def _keys() -> list[_Key]:
             step = path[start:]
             at = (step[0].model._meta.label, step[0].name)
             known = keys.get(at, _Key(step, ()))
-            wheres = (*known.wheres, rows.where) if start == 0 else known.wheres
-            keys[at] = _Key(step, wheres)
+            # A step of another table's path (a group, for its messages): any of its rows.
+            keys[at] = _Key(step, (*known.wheres, rows.where if start == 0 else {}))
     return list(keys.values())
 
 
@@ -128,58 +138,36 @@ def _build(connection) -> TriggerSet:
     superseded = qn(WhatsAppSession._meta.get_field("superseded_by").column)
     statements, tables = [], {SessionToSweep._meta.db_table, WhatsAppSession._meta.db_table}
 
-    def note_superseded(session_ids: str) -> str:
-        """The statement noting the superseded sessions among `session_ids` (an SQL
-        expression: `= x` or `IN (SELECT …)`)."""
-        return (
-            f"INSERT INTO {notes} (session_id) SELECT s.id FROM {sessions} AS s"
-            f" WHERE s.{superseded} IS NOT NULL AND s.id {session_ids};"
-        )
-
     for key in _keys():
         meta = key.model._meta
         table, column = qn(meta.db_table), qn(key.path[0].column)
         tables.add(meta.db_table)
         name = _name(meta.db_table, key.path[0].column)
         wheres = [_condition(connection, key.model, where, table) for where in key.wheres]
-
-        if wheres:  # rows inserted: one query for the statement, however many rows
-            matching = " OR ".join(f"({sql})" for sql in wheres)
-            keys = (
-                f"SELECT DISTINCT {table}.{column} AS key FROM new_rows AS {table}"
-                f" WHERE {table}.{column} IS NOT NULL"
-                + ("" if "TRUE" in wheres else f" AND ({matching})")
-            )
-            session_ids = f"SELECT {_session_id(connection, key.path, 'k.key')} FROM ({keys}) AS k"
-            statements.append(_function(f"{name}_inserted", note_superseded(f"IN ({session_ids})")))
-            statements.append(
-                f"CREATE TRIGGER {name}_insert AFTER INSERT ON {table}"
-                f" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
-                f" EXECUTE FUNCTION {name}_inserted()"
-            )
-
-        # Rows updated: only those whose key changed, or that start to match their rule, call
-        # the function; a dispatcher's claims and sends never do.
-        starts = [
-            f"(({sql.replace(f'{table}.', 'NEW.')}) IS TRUE"
-            f" AND ({sql.replace(f'{table}.', 'OLD.')}) IS NOT TRUE)"
-            for sql in wheres
-            if sql != "TRUE"
-        ]
-        changed = " OR ".join([f"NEW.{column} IS DISTINCT FROM OLD.{column}", *starts])
-        own = key.path[0].column
-        columns = [own, *(c for c in _where_columns(key.model, key.wheres) if c != own)]
+        matching = "" if "TRUE" in wheres else " AND (" + " OR ".join(wheres) + ")"
+        keys = (
+            f"SELECT DISTINCT {table}.{column} AS key FROM new_rows AS {table}"
+            f" WHERE {table}.{column} IS NOT NULL{matching}"
+        )
+        # One query per statement, however many rows it wrote: the superseded sessions its
+        # rows now point at, but those with a note no sweep is looking at (locked until this
+        # transaction ends, so no sweep forgets it before it can see these rows).
         statements.append(
             _function(
-                f"{name}_updated",
-                note_superseded(f"= {_session_id(connection, key.path, f'NEW.{column}')}"),
+                name,
+                f"INSERT INTO {notes} (session_id) SELECT s.id FROM {sessions} AS s"
+                f" WHERE s.{superseded} IS NOT NULL AND s.id IN ("
+                f"SELECT {_session_id(connection, key.path, 'k.key')} FROM ({keys}) AS k)"
+                f" AND NOT EXISTS (SELECT FROM {notes} AS n WHERE n.session_id = s.id"
+                f" AND n.found_empty_xmax IS NULL FOR KEY SHARE SKIP LOCKED);",
             )
         )
-        statements.append(
-            f"CREATE TRIGGER {name}_update AFTER UPDATE OF {', '.join(map(qn, columns))}"
-            f" ON {table} FOR EACH ROW WHEN (NEW.{column} IS NOT NULL AND ({changed}))"
-            f" EXECUTE FUNCTION {name}_updated()"
-        )
+        for event in ("INSERT", "UPDATE"):
+            statements.append(
+                f"CREATE TRIGGER {name}_{event.lower()} AFTER {event} ON {table}"
+                f" REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT"
+                f" EXECUTE FUNCTION {name}()"
+            )
 
     # A session that becomes one the sweep hands on, whatever it holds.
     swept_sql = _condition(connection, WhatsAppSession, swept(), sessions)
@@ -206,10 +194,10 @@ def _build(connection) -> TriggerSet:
 
 def _name(table: str, column: str) -> str:
     name = f"{PREFIX}{table}_{column}"
-    # PostgreSQL cuts names at 63 bytes; the longest suffix added is "_inserted".
-    if len(name) > 63 - len("_inserted"):
+    # PostgreSQL cuts names at 63 bytes; the longest suffix added is "_insert".
+    if len(name) > 63 - len("_insert"):
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-        name = f"{name[: 63 - len('_inserted') - 9]}_{digest}"
+        name = f"{name[: 63 - len('_insert') - 9]}_{digest}"
     return name
 
 
@@ -323,11 +311,21 @@ def sessions_holding_rows(*, forget: bool, using: str = DEFAULT_DB_ALIAS) -> lis
     connection = connections[using]
     if connection.vendor != "postgresql":
         return None
+    sql, params = _once(("look", using, forget), lambda: _look(connection, forget=forget))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        current, ids = cursor.fetchone()
+    if not current:
+        return None
+    return ids or []
+
+
+def _look(connection, *, forget: bool) -> tuple[str, list]:
     qn = connection.ops.quote_name
     notes = qn(SessionToSweep._meta.db_table)
     sessions = qn(WhatsAppSession._meta.db_table)
     holding, params = where_sql(
-        WhatsAppSession.objects.filter(swept()).filter(holds_rows()), using=using
+        WhatsAppSession.objects.filter(swept()).filter(holds_rows()), using=connection.alias
     )
     # The notes, locked so that two sweeps at once never both forget or record the same one;
     # then each session noted (one write may have noted it many times): does it hold rows now?
@@ -361,9 +359,4 @@ def sessions_holding_rows(*, forget: bool, using: str = DEFAULT_DB_ALIAS) -> lis
         SELECT (SELECT current FROM installed),
                array_agg(looked.session_id) FILTER (WHERE looked.holding)
         FROM looked"""
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [_COMMENT + trigger_set(using).fingerprint, *params])
-        current, ids = cursor.fetchone()
-    if not current:
-        return None
-    return ids or []
+    return sql, [_COMMENT + trigger_set(connection.alias).fingerprint, *params]

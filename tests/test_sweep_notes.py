@@ -35,8 +35,13 @@ def superseded(organization=None, *, phone=PHONE):
         organization=organization, phone_number=phone, status=Status.DISCONNECTED
     )
     migrate_session(old, live, trigger="admin")
-    SessionToSweep.objects.all().delete()
+    forget_notes()
     return old, live
+
+
+def forget_notes() -> None:
+    """What the sweep does once it has found every noted session empty twice."""
+    SessionToSweep.objects.all().delete()
 
 
 def noted() -> set:
@@ -83,7 +88,7 @@ def community_set_to_it(old, live):
 
 def group_active_again(old, live):
     group = factories.WhatsAppGroupFactory(session=old, is_active=False)
-    assert noted() == set()
+    forget_notes()
     WhatsAppGroup.objects.filter(pk=group.pk).update(is_active=True)
     return group, "session_id", live.pk
 
@@ -98,7 +103,7 @@ def message_pending_again(old, live):
     message = factories.ScheduledWhatsAppMessageFactory(
         workshop=workshop, group=merged, status=Message.FAILED
     )
-    assert noted() == set()
+    forget_notes()
     ScheduledWhatsAppMessage.objects.filter(pk=message.pk).update(status=Message.PENDING)
     return message, "group_id", live_group.pk
 
@@ -109,6 +114,7 @@ def pending_message_inserted(old, live):
         session=old, group_jid=live_group.group_jid, is_active=False
     )
     workshop = factories.WorkshopFactory(organization=live.organization, whatsapp_session=live)
+    forget_notes()
     [message] = ScheduledWhatsAppMessage.objects.bulk_create(
         [
             ScheduledWhatsAppMessage(
@@ -196,6 +202,28 @@ def test_a_superseded_session_that_disconnects_is_noted():
     [result] = sweep_references(superseded_only=True).results
     assert Workshop.objects.get(pk=workshop.pk).whatsapp_session_id == live.pk
     assert result.old.pk == old.pk
+
+
+def test_rows_written_again_and_again_on_a_waiting_session_leave_one_note():
+    """Its phone has not reconnected: the dispatcher retries its messages pass after pass, and
+    the session keeps one note, not one per write."""
+    old, _live = superseded()
+    WhatsAppSession.objects.filter(phone_number=PHONE, superseded_by=None).update(
+        status=Status.DISCONNECTED
+    )
+    workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+    message = factories.ScheduledWhatsAppMessageFactory(
+        workshop=workshop, group=factories.WhatsAppGroupFactory(session=old)
+    )
+    sweep_references(superseded_only=True)
+
+    for status in (Message.SENDING, Message.PENDING) * 3:
+        ScheduledWhatsAppMessage.objects.filter(pk=message.pk).update(status=status)
+        Workshop.objects.filter(pk=workshop.pk).update(title=f"Retried {status}")
+
+    assert list(SessionToSweep.objects.values_list("session_id", "found_empty_xmax")) == [
+        (old.pk, None)
+    ]
 
 
 def test_only_noted_sessions_are_looked_at():
@@ -368,7 +396,7 @@ class TestWhenTheTriggersAreNotTheRegistrys:
         assert sweep_marks.install() is False  # once is enough
         # Every session the sweep hands on is noted by the install.
         assert noted() == {old.pk}
-        SessionToSweep.objects.all().delete()
+        forget_notes()
         survey = self.survey_on(old)
 
         assert noted() == {old.pk}

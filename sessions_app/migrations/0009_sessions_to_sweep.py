@@ -27,6 +27,7 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'sessions to sweep',
                 'db_table': 'sessions_to_sweep',
                 'default_permissions': (),
+                'indexes': [models.Index(fields=['session_id'], name='session_to_sweep_session')],
             },
         ),
     ]
