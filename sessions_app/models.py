@@ -148,6 +148,13 @@ class WhatsAppSession(models.Model):
             models.Index(fields=["created_at", "id"], name="wa_session_created_at"),
             models.Index(fields=["connected_at", "id"], name="wa_session_connected_at"),
             models.Index(fields=["disconnected_at", "id"], name="wa_session_disconnected_at"),
+            # The sessions waiting for their phone to reconnect, which the sweep looks for: a
+            # few, however many sessions reconnected before.
+            models.Index(
+                fields=["organization", "phone_number"],
+                condition=Q(status="disconnected", superseded_by__isnull=True),
+                name="wa_session_waiting",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -319,6 +326,13 @@ class SessionMigration(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("session migration")
         verbose_name_plural = _("session migrations")
+        indexes = [
+            # The undos, which keep their old session from the automatic path: a few, however
+            # long the audit grows.
+            models.Index(
+                fields=["new_session"], condition=Q(trigger="undo"), name="session_migration_undo"
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=~Q(old_session=models.F("new_session")),
