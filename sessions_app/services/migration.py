@@ -255,7 +255,14 @@ def adopt_predecessors(
     with transaction.atomic(using=using):
         # Lock the whole phone's sessions at once, in id order, before moving any of them: a
         # concurrent status report or sweep on the same phone locks the same set the same way.
-        phone_sessions = _lock_connected_phone(session, using=using)
+        # A phone once known never changes; a caller's copy that does not know it yet has the
+        # statement read it from the database.
+        phone = session.phone_number or Subquery(
+            WhatsAppSession.objects.using(using)
+            .filter(pk=session.pk, status=WhatsAppSession.Status.CONNECTED)
+            .values("phone_number")
+        )
+        phone_sessions = lock_phone_sessions(session, phone, using=using)
         current = next((s for s in phone_sessions if s.pk == session.pk), None)
         if current is None or current.status != WhatsAppSession.Status.CONNECTED:
             return []  # it changed in between; its next report or the sweep adopts them
@@ -264,10 +271,10 @@ def adopt_predecessors(
             return []
         # Read once the locks are held: an undo that ended while this waited for them is seen.
         held = set(
-            WhatsAppSession.objects.using(using)
-            .filter(pk__in=[s.pk for s in candidates])
-            .filter(held_for_staff())
-            .values_list("pk", flat=True)
+            _standing_undos()
+            .using(using)
+            .filter(new_session__in=[s.pk for s in candidates])
+            .values_list("new_session_id", flat=True)
         )
         predecessors = sorted(
             (s for s in candidates if s.pk not in held),
@@ -277,25 +284,6 @@ def adopt_predecessors(
             migrate_session(predecessor, current, trigger=trigger, actor=actor, dry_run=dry_run)
             for predecessor in predecessors
         ]
-
-
-def _lock_connected_phone(session: WhatsAppSession, *, using: str) -> list[WhatsAppSession]:
-    """Lock `session` and, while it is connected, its organization's sessions of its phone, in
-    id order, in one statement. The phone is the database's, not the caller's copy's, which may
-    be older; a phone once known never changes."""
-    connected = WhatsAppSession.objects.using(using).filter(
-        pk=session.pk, status=WhatsAppSession.Status.CONNECTED
-    )
-    same_phone = Q(
-        organization_id=Subquery(connected.values("organization_id")),
-        phone_number=Subquery(connected.values("phone_number")),
-    )
-    return list(
-        WhatsAppSession.objects.using(using)
-        .select_for_update(no_key=True)
-        .filter(Q(pk=session.pk) | same_phone)
-        .order_by("pk")
-    )
 
 
 def adopt_into_live_successor(session: WhatsAppSession, *, trigger: str) -> list[MigrationResult]:
@@ -322,22 +310,26 @@ def held_for_staff() -> Exists:
     """Sessions an undo gave their references back to, which staff have not moved by hand
     since: neither the automatic path nor the sweep adopts them, or the next connect of the same
     phone would undo the undo. A filter on `WhatsAppSession`."""
+    return Exists(_standing_undos().filter(new_session=OuterRef("pk")))
+
+
+def _standing_undos() -> QuerySet[SessionMigration]:
+    """The undos whose session (their `new_session`) staff have not moved by hand since."""
     moved_by_hand_since = SessionMigration.objects.filter(
-        old_session=OuterRef(OuterRef("pk")),
+        old_session=OuterRef("new_session"),
         trigger__in=(SessionMigration.Trigger.ADMIN, SessionMigration.Trigger.COMMAND),
         created_at__gt=OuterRef("created_at"),
     )
-    return Exists(
-        SessionMigration.objects.filter(
-            trigger=SessionMigration.Trigger.UNDO, new_session=OuterRef("pk")
-        ).exclude(Exists(moved_by_hand_since))
+    return SessionMigration.objects.filter(trigger=SessionMigration.Trigger.UNDO).exclude(
+        Exists(moved_by_hand_since)
     )
 
 
 def lock_phone_sessions(
-    session: WhatsAppSession, phone_number: str | None, *, using: str
+    session: WhatsAppSession, phone_number: str | Subquery | None, *, using: str
 ) -> list[WhatsAppSession]:
-    """Lock `session` and its organization's sessions of `phone_number`, in id order.
+    """Lock `session` and its organization's sessions of `phone_number` (a phone, or a
+    subquery reading one), in id order, in one statement.
 
     Every path that migrates locks sessions in id order, so two of them never wait on each other
     in a cycle. Must run inside a transaction.
