@@ -226,6 +226,20 @@ def test_rows_written_again_and_again_on_a_waiting_session_leave_one_note():
     ]
 
 
+def test_a_sweep_of_one_organization_leaves_the_others_noted():
+    ours, our_live = superseded()
+    theirs, their_live = superseded()
+    for old in (ours, theirs):
+        factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+
+    report = sweep_references(organization_id=ours.organization_id, superseded_only=True)
+
+    assert [(r.old.pk, r.new.pk) for r in report.results] == [(ours.pk, our_live.pk)]
+    assert theirs.pk in noted()
+    [result] = sweep_references(superseded_only=True).results
+    assert (result.old.pk, result.new.pk) == (theirs.pk, their_live.pk)
+
+
 def test_only_noted_sessions_are_looked_at():
     """A write made with the triggers off (as a data load may) is not seen: the sweep reads
     the notes, not every superseded session."""
