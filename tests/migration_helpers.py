@@ -3,6 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass, field
 
+import psycopg
 from django.db import connection
 from django.utils import timezone
 
@@ -26,6 +27,18 @@ COUNT_KEYS = [
     "scheduled_messages",
     "messages_with_groups",
 ]
+
+
+def second_connection() -> psycopg.Connection:
+    """A connection of its own to the test database, outside Django."""
+    db = connection.settings_dict
+    return psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+    )
 
 
 def database_snapshot(*, sweep_notes: bool = False) -> dict[str, list[tuple]]:

@@ -20,6 +20,7 @@ from scheduling.services import DispatchOptions, claim_due_messages, dispatch_du
 from sessions_app.gateway import get_gateway
 from tests.factories import ScheduledWhatsAppMessageFactory, WorkshopFactory
 from tests.fake_waha import FakeWaha
+from tests.migration_helpers import second_connection
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 Status = ScheduledWhatsAppMessage.Status
@@ -27,18 +28,6 @@ UNPACED = DispatchOptions(send_interval_seconds=0, send_jitter_seconds=0)
 # Long enough for any machine, short enough that a regression fails instead of hanging.
 LOCK_TIMEOUT = "2s"
 WAIT_SECONDS = 30
-
-
-def second_connection() -> psycopg.Connection:
-    """A connection of its own to the test database, outside Django."""
-    db = connection.settings_dict
-    return psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-    )
 
 
 def wait_until(condition, what: str) -> None:

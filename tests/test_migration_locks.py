@@ -8,13 +8,19 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from sessions_app.models import WhatsAppSession
 from sessions_app.services.migration import migrate_session, undo_migration
 from sessions_app.services.status import apply_status_report
 from tests import factories
-from tests.migration_helpers import PHONE, Status, give_references, new_then_old
+from tests.migration_helpers import (
+    PHONE,
+    Status,
+    give_references,
+    new_then_old,
+    second_connection,
+)
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("postgres_only")]
 
@@ -23,14 +29,7 @@ LOCK_TIMEOUT = "2s"
 
 
 def other_connection() -> psycopg.Connection:
-    db = connection.settings_dict
-    other = psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-    )
+    other = second_connection()
     other.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
     return other
 

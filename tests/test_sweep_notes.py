@@ -5,7 +5,6 @@ superseded session; it forgets a note only once nothing could still bring a row 
 
 import uuid
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -17,7 +16,14 @@ from sessions_app.models import Organization, SessionToSweep, WhatsAppGroup, Wha
 from sessions_app.references import Move, Reference, pointing_rows
 from sessions_app.services.migration import migrate_session, sweep_references
 from tests import factories
-from tests.migration_helpers import PHONE, Campaign, Message, Status, database_snapshot
+from tests.migration_helpers import (
+    PHONE,
+    Campaign,
+    Message,
+    Status,
+    database_snapshot,
+    second_connection,
+)
 from tests.testapp import references as testapp_references
 from tests.testapp.models import Survey
 
@@ -93,13 +99,19 @@ def group_active_again(old, live):
     return group, "session_id", live.pk
 
 
-def message_pending_again(old, live):
-    """A failed message in the old session's merged group, retried."""
+def merged_group(old, live):
+    """The old session's group merged into the live one's of its group_jid, and an event."""
     live_group = factories.WhatsAppGroupFactory(session=live)
     merged = factories.WhatsAppGroupFactory(
         session=old, group_jid=live_group.group_jid, is_active=False
     )
     workshop = factories.WorkshopFactory(organization=live.organization, whatsapp_session=live)
+    return live_group, merged, workshop
+
+
+def message_pending_again(old, live):
+    """A failed message in the old session's merged group, retried."""
+    live_group, merged, workshop = merged_group(old, live)
     message = factories.ScheduledWhatsAppMessageFactory(
         workshop=workshop, group=merged, status=Message.FAILED
     )
@@ -109,11 +121,7 @@ def message_pending_again(old, live):
 
 
 def pending_message_inserted(old, live):
-    live_group = factories.WhatsAppGroupFactory(session=live)
-    merged = factories.WhatsAppGroupFactory(
-        session=old, group_jid=live_group.group_jid, is_active=False
-    )
-    workshop = factories.WorkshopFactory(organization=live.organization, whatsapp_session=live)
+    live_group, merged, workshop = merged_group(old, live)
     forget_notes()
     [message] = ScheduledWhatsAppMessage.objects.bulk_create(
         [
@@ -419,17 +427,6 @@ class TestWhenTheTriggersAreNotTheRegistrys:
         assert result.counts["surveys"] == 1
 
 
-def other_connection() -> psycopg.Connection:
-    db = connection.settings_dict
-    return psycopg.connect(
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        host=db["HOST"] or "127.0.0.1",
-        port=db["PORT"] or 5432,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_row_attached_before_the_supersede_was_seen_waits_for_its_transaction():
     """Another connection attaches a workshop while the session is still live, and commits
@@ -440,7 +437,7 @@ def test_a_row_attached_before_the_supersede_was_seen_waits_for_its_transaction(
         organization=organization, phone_number=PHONE, status=Status.DISCONNECTED
     )
     workshop_id = uuid.uuid4()
-    with other_connection() as other:
+    with second_connection() as other:
         other.execute(
             "INSERT INTO workshops (id, organization_id, title, starts_at, whatsapp_session_id,"
             " created_at, updated_at) VALUES (%s, %s, 'Saved meanwhile', now(), %s, now(), now())",
