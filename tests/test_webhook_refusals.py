@@ -2,6 +2,7 @@
 gateway's delivery log shows, word for word; and the edge of what it still accepts (PostgreSQL).
 """
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -247,3 +248,87 @@ class TestVps:
         outcome = vps_webhook_receive(body=body, signature=vps_sign(body))
 
         assert outcome.session.pk == vps_session.pk
+
+
+WAHA_SECRET = "waha-refusals-secret"
+
+
+def waha_post(client, event: dict):
+    raw = json.dumps(event).encode()
+    signature = hmac.new(WAHA_SECRET.encode(), raw, hashlib.sha512).hexdigest()
+    return client.post(
+        "/webhooks/whatsapp/",
+        data=raw,
+        content_type="application/json",
+        HTTP_X_WEBHOOK_HMAC=signature,
+    )
+
+
+def waha_event(**changes) -> dict:
+    event = {
+        "event": "session.status",
+        "session": "aurora-main",
+        "payload": {"status": "WORKING"},
+        "me": {"id": "5511987654321@c.us"},
+    }
+    return {**event, **changes}
+
+
+@pytest.fixture
+def waha_session(settings):
+    settings.WHATSAPP_WEBHOOK_SECRET = WAHA_SECRET
+    return WhatsAppSessionFactory(
+        status=WhatsAppSession.Status.CONNECTING,
+        phone_number=None,
+        session_data={"session_name": "aurora-main"},
+    )
+
+
+class TestWaha:
+    @pytest.mark.parametrize(
+        ("event", "reason"),
+        [
+            (waha_event(session=""), 'A session.status event needs a "session" name.'),
+            (waha_event(session=7), 'A session.status event needs a "session" name.'),
+            (
+                waha_event(payload={"state": "WORKING"}),
+                'A session.status event needs "payload": {"status": ...}.',
+            ),
+            (waha_event(id=""), '"id" must be a non-empty string.'),
+            (waha_event(id=12), '"id" must be a non-empty string.'),
+            (
+                waha_event(timestamp="1764075600000"),
+                '"timestamp" must be milliseconds since the epoch.',
+            ),
+            (waha_event(timestamp=10**20), '"timestamp" is out of range.'),
+        ],
+        ids=[
+            "empty-session",
+            "session-not-text",
+            "no-status",
+            "empty-id",
+            "id-not-text",
+            "timestamp-as-text",
+            "timestamp-out-of-range",
+        ],
+    )
+    def test_a_malformed_report_is_refused_saying_why(self, client, waha_session, event, reason):
+        before = database_snapshot()
+
+        response = waha_post(client, event)
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.BAD_REQUEST,
+            {"error": reason},
+        )
+        assert database_snapshot() == before
+
+    def test_the_session_keeps_the_time_the_report_names(self, client, waha_session):
+        # 2025-11-25 13:00:00.250 UTC, in WAHA's milliseconds since the epoch.
+        response = waha_post(client, waha_event(timestamp=1764075600250))
+
+        assert response.status_code == HTTPStatus.OK
+        waha_session.refresh_from_db()
+        assert waha_session.last_report_at == dt.datetime(
+            2025, 11, 25, 13, 0, 0, 250000, tzinfo=dt.UTC
+        )
