@@ -31,12 +31,18 @@ def update_returning_ids(rows: QuerySet, values: dict[str, object], *, using: st
     statement = update_statement(rows, values, using=using)
     if statement is None:
         return []
+    return execute_returning_ids(statement, rows.model, using=using)
+
+
+def execute_returning_ids(
+    statement: tuple[str, list], model: type[Model], *, using: str
+) -> list[str]:
+    """Run `statement`, an `UPDATE` of `model`'s table, with `RETURNING` its ids."""
     sql, params = statement
     connection = connections[using]
-    table = connection.ops.quote_name(rows.model._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {returning_ids(connection, rows.model, table)}", params)
-        return fetched_ids(connection, rows.model, cursor)
+        cursor.execute(f"{sql} RETURNING {returning_ids(connection, model)}", params)
+        return fetched_ids(connection, model, cursor)
 
 
 def update_statement(
@@ -74,9 +80,10 @@ def where_sql(rows: QuerySet, *, using: str) -> tuple[str, list]:
     return sql, list(params)
 
 
-def returning_ids(connection, model: type[Model], table: str) -> str:
+def returning_ids(connection, model: type[Model]) -> str:
     """What a `RETURNING` clause selects: `table`'s primary key, as text on PostgreSQL."""
-    column = f"{table}.{connection.ops.quote_name(model._meta.pk.column)}"
+    qn = connection.ops.quote_name
+    column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
     # PostgreSQL prints its ids as the audit stores them: cheaper than building objects to print.
     return f"{column}::text" if connection.vendor == "postgresql" else column
 

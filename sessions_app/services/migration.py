@@ -41,9 +41,8 @@ from sessions_app.services.move_statements import (
     run_steps_writing_audit,
 )
 from sessions_app.update_sql import (
-    fetched_ids,
+    execute_returning_ids,
     ids_as_text,
-    returning_ids,
     update_returning_ids,
     where_sql,
 )
@@ -158,7 +157,6 @@ def migrate_session(
             )
         }
         result = _write_move(steps, audit, sessions_prior=sessions_prior, using=using)
-        result.old, result.new = locked_old, locked_new
         old.superseded_by, new.superseded_by = locked_old.superseded_by, None
         if result.migration is not None:
             logger.info(
@@ -187,8 +185,6 @@ def _write_move(
             using=using,
         )
         result.migration = audit if not audit._state.adding else None
-        if result.migration is None:
-            result.listed_ids = {key: [] for key in keys}
         return result
     recorded = run_steps(steps, using=using)
     result.listed_ids = {key: recorded.moved.get(key, []) for key in keys}
@@ -934,14 +930,10 @@ def _repoint_between_sessions(
     to_session: WhatsAppSession,
 ) -> list[str]:
     """Run `_repoint_statement`: the ids it re-pointed."""
-    sql, params = _repoint_statement(
+    statement = _repoint_statement(
         ref, rows, from_session=from_session, to_session=to_session, using=plan.using
     )
-    connection = connections[plan.using]
-    table = connection.ops.quote_name(ref.model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {returning_ids(connection, ref.model, table)}", params)
-        return fetched_ids(connection, ref.model, cursor)
+    return execute_returning_ids(statement, ref.model, using=plan.using)
 
 
 def _repoint_statement(

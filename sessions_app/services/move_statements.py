@@ -26,7 +26,7 @@ from django.db.models import QuerySet
 
 from sessions_app.models import SessionMigration
 from sessions_app.update_sql import (
-    fetched_ids,
+    execute_returning_ids,
     ids_as_text,
     returning_ids,
     select_ids_statement,
@@ -68,9 +68,13 @@ def list_step_rows(steps: list[Step], *, using: str) -> Recorded:
     recorded = Recorded()
     for step in steps:
         if step.into:
-            rows = step.rows.using(using)
-            recorded.add(step, ids_as_text(rows.model, rows.values_list("pk", flat=True)))
+            recorded.add(step, _listed_ids(step, using=using))
     return recorded
+
+
+def _listed_ids(step: Step, *, using: str) -> list[str]:
+    rows = step.rows.using(using)
+    return ids_as_text(rows.model, rows.values_list("pk", flat=True))
 
 
 def run_steps(steps: list[Step], *, using: str) -> Recorded:
@@ -85,14 +89,8 @@ def _run_step(step: Step, *, using: str) -> list[str]:
     if step.values is not None:
         return update_returning_ids(step.rows, dict(step.values), using=using)
     if step.statement is None:
-        return ids_as_text(step.rows.model, step.rows.using(using).values_list("pk", flat=True))
-    connection = connections[using]
-    model = step.rows.model
-    sql, params = step.statement
-    returning = returning_ids(connection, model, connection.ops.quote_name(model._meta.db_table))
-    with connection.cursor() as cursor:
-        cursor.execute(f"{sql} RETURNING {returning}", params)
-        return fetched_ids(connection, model, cursor)
+        return _listed_ids(step, using=using)
+    return execute_returning_ids(step.statement, step.rows.model, using=using)
 
 
 def run_steps_writing_audit(
@@ -180,8 +178,6 @@ def run_steps_writing_audit(
 
 def _step_statement(step: Step, *, using: str) -> tuple[str, list] | None:
     """The step as a CTE body whose rows are the ids it changed (or lists), as text, `id`."""
-    connection = connections[using]
-    model = step.rows.model
     if step.values is None and step.statement is None:
         select = select_ids_statement(step.rows.using(using), using=using)
         if select is None:
@@ -190,7 +186,7 @@ def _step_statement(step: Step, *, using: str) -> tuple[str, list] | None:
     statement = step.statement or update_statement(step.rows, dict(step.values), using=using)
     if statement is None:
         return None
-    returning = returning_ids(connection, model, connection.ops.quote_name(model._meta.db_table))
+    returning = returning_ids(connections[using], step.rows.model)
     return f"{statement[0]} RETURNING {returning} AS id", statement[1]
 
 
