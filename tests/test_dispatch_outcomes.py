@@ -247,6 +247,13 @@ class TestMessagesThatCannotBeSent:
         )
 
 
+def outcome_writes(queries) -> int:
+    """How many of `queries` wrote outcomes back (`record_outcomes`' statement)."""
+    return sum(
+        q["sql"].lstrip().startswith("UPDATE scheduled_whatsapp_messages AS m") for q in queries
+    )
+
+
 class TestTheTallyAndTheWrites:
     OPTIONS = DispatchOptions(send_interval_seconds=0, send_jitter_seconds=0, batch_size=2000)
 
@@ -279,12 +286,7 @@ class TestTheTallyAndTheWrites:
 
         assert result.sent == 1001
         assert ScheduledWhatsAppMessage.objects.filter(status=Status.SENT).count() == 1001
-        writes = [
-            q
-            for q in queries
-            if q["sql"].lstrip().startswith("UPDATE scheduled_whatsapp_messages AS m")
-        ]
-        assert len(writes) == 2
+        assert outcome_writes(queries) == 2
 
     def test_outcomes_are_written_as_the_pass_goes_when_sends_are_slow(self, monkeypatch):
         # Every send "took" longer than the flush interval: each outcome is written at once,
@@ -296,9 +298,4 @@ class TestTheTallyAndTheWrites:
             result = dispatch_due_messages(worker="w1", options=self.OPTIONS)
 
         assert result.sent == 3
-        writes = [
-            q
-            for q in queries
-            if q["sql"].lstrip().startswith("UPDATE scheduled_whatsapp_messages AS m")
-        ]
-        assert len(writes) == 3
+        assert outcome_writes(queries) == 3
