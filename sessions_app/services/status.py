@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connections, router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -108,9 +108,12 @@ def apply_status_report(
         )
     using = router.db_for_write(WhatsAppSession)
     with transaction.atomic(using=using):
-        now = database_now(using)
-        if event_id and not _first_sighting(event_id, now=now, using=using):
-            return StatusReportOutcome(session, ReportResult.DUPLICATE)
+        if event_id:
+            now = _first_sighting(event_id, using=using)
+            if now is None:
+                return StatusReportOutcome(session, ReportResult.DUPLICATE)
+        else:
+            now = database_now(using)
         reported_at = reported_at or now
         # Lock the session with the phone's other sessions, in id order, as a migration would:
         # the save below runs the adoption, which must never wait on a lock out of order.
@@ -171,16 +174,35 @@ def prune_gateway_events(*, now: dt.datetime, using: str | None = None) -> int:
     return deleted
 
 
-def _first_sighting(event_id: str, *, now: dt.datetime, using: str) -> bool:
-    """Record `event_id`; False when it was already recorded. Rolled back with the report."""
-    try:
-        with transaction.atomic(using=using):
-            GatewayEvent.objects.using(using).create(event_id=event_id[:200], received_at=now)
-    except IntegrityError:
-        return False
+def _first_sighting(event_id: str, *, using: str) -> dt.datetime | None:
+    """Record `event_id` and return the time it was recorded, now on the database's clock;
+    None when it was already recorded. Rolled back with the report.
+
+    One statement: an id seen before is skipped by the insert itself, so a duplicate needs no
+    savepoint to fail into, and the database's clock is read on the way."""
+    connection = connections[using]
+    table = connection.ops.quote_name(GatewayEvent._meta.db_table)
+    event_column, time_column = (
+        connection.ops.quote_name(GatewayEvent._meta.get_field(name).column)
+        for name in ("event_id", "received_at")
+    )
+    if connection.vendor == "postgresql":
+        now, clock = None, "statement_timestamp()"
+    else:
+        now, clock = timezone.now(), "%s"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({event_column}, {time_column}) VALUES (%s, {clock}) "
+            f"ON CONFLICT ({event_column}) DO NOTHING RETURNING {time_column}",
+            [event_id[:200]] if now is None else [event_id[:200], now],
+        )
+        recorded = cursor.fetchone()
+    if recorded is None:
+        return None
+    now = now or recorded[0]
     if random.randrange(_PRUNE_ONE_IN) == 0:
         prune_gateway_events(now=now, using=using)
-    return True
+    return now
 
 
 def _readable_phone(session: WhatsAppSession, phone_number: str | None) -> str | None:
