@@ -11,7 +11,7 @@ import uuid
 from http import HTTPStatus
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -586,3 +586,34 @@ class TestAWahaReportItCannotPlace:
             {"error": "No live session is called 'nobody-yet'."},
         )
         assert database_snapshot() == before
+
+    def test_a_name_taken_while_the_report_is_read_is_refused_so_the_retry_applies_it(self, client):
+        """The report finds no live session of its name; before it asks whether a superseded
+        session holds the name, a pairing elsewhere gives the name to a new live session. The
+        report is refused, never acknowledged as late: the gateway sends it again, and then it
+        applies."""
+        organization = factories.OrganizationFactory()
+        reads = []
+
+        def pair_before_the_second_read(execute, sql, params, many, context):
+            if sql.startswith("SELECT") and "whatsapp_sessions" in sql and not reads:
+                reads.append(sql)
+            elif sql.startswith("SELECT") and "whatsapp_sessions" in sql and len(reads) == 1:
+                reads.append(sql)
+                named_session("aurora-new", organization=organization)
+            return execute(sql, params, many, context)
+
+        body = waha_event("aurora-new", "WORKING", me=me(PHONE), event_id="evt-1")
+        with connection.execute_wrapper(pair_before_the_second_read):
+            response = post(client, body)
+
+        assert len(reads) == 2
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.NOT_FOUND,
+            {"error": "No live session is called 'aurora-new'."},
+        )
+        retried = post(client, body)
+
+        assert retried.status_code == HTTPStatus.OK
+        paired = WhatsAppSession.objects.get(session_data__session_name="aurora-new")
+        assert (paired.status, paired.phone_number) == (Status.CONNECTED, PHONE)
