@@ -262,6 +262,54 @@ class TestReportsApplyInOrderAndOnce:
         assert workshop.whatsapp_session_id == new.pk
         assert old.superseded_by_id == new.pk
 
+    def test_a_late_disconnect_hands_over_to_its_organizations_connected_session(self, client):
+        """The same phone is connected in another organization, more recently; and a newer
+        session of the phone is still pairing here. Neither takes the rows: the connected
+        session of the old one's own organization does."""
+        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
+        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        new = named_session("aurora-2", organization=old.organization)
+        post(client, waha_event("aurora-2", "WORKING", me=me(PHONE), at=T0))
+        elsewhere = named_session(
+            "elsewhere",
+            phone_number=PHONE,
+            status=Status.CONNECTED,
+            connected_at=timezone.now() + dt.timedelta(hours=1),
+        )
+        pairing = named_session("aurora-3", organization=old.organization, phone_number=PHONE)
+
+        post(client, waha_event("aurora-1", "STOPPED", at=T0 - dt.timedelta(minutes=1)))
+
+        workshop.refresh_from_db()
+        old.refresh_from_db()
+        assert workshop.whatsapp_session_id == new.pk
+        assert old.superseded_by_id == new.pk
+        assert elsewhere.organization_id != old.organization_id
+        assert pairing.status == Status.CONNECTING
+
+    def test_a_late_disconnect_hands_over_to_the_session_that_connected_last(self, client):
+        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
+        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        connected = {"status": Status.CONNECTED, "phone_number": PHONE}
+        first = named_session(
+            "aurora-3", organization=old.organization, connected_at=T0, **connected
+        )
+        last = named_session(
+            "aurora-2",
+            organization=old.organization,
+            connected_at=T0 + dt.timedelta(minutes=5),
+            **connected,
+        )
+        # Created before `first`, connected after it.
+        WhatsAppSession.objects.filter(pk=last.pk).update(
+            created_at=first.created_at - dt.timedelta(minutes=1)
+        )
+
+        post(client, waha_event("aurora-1", "STOPPED", at=T0))
+
+        workshop.refresh_from_db()
+        assert workshop.whatsapp_session_id == last.pk
+
 
 class TestAPhoneIsKeptForLife:
     @pytest.fixture
@@ -617,3 +665,87 @@ class TestAWahaReportItCannotPlace:
         assert retried.status_code == HTTPStatus.OK
         paired = WhatsAppSession.objects.get(session_data__session_name="aurora-new")
         assert (paired.status, paired.phone_number) == (Status.CONNECTED, PHONE)
+
+
+class TestANameThatMovesWhileAReportIsApplied:
+    """Between finding the session a report names and locking it, the name can move to another
+    session (a handover, a pairing). The report then goes where the name is now, or is refused
+    for the gateway to send again; never applied to the session that lost the name."""
+
+    @staticmethod
+    def is_the_lookup(sql: str) -> bool:
+        """The report's search for the live session of its name, made before its transaction
+        begins (what happens after it is not rolled back with the report's attempt)."""
+        return sql.startswith("SELECT") and "->>" in sql and " FOR " not in sql
+
+    def move_the_name_after_each_lookup(self, sessions, *, times):
+        """An execute wrapper: after each of the first `times` lookups of a report, the name
+        passes to the next of `sessions`."""
+        moves = []
+
+        def wrapper(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if self.is_the_lookup(sql) and len(moves) < times:
+                holder, taker = sessions[len(moves) % 2], sessions[(len(moves) + 1) % 2]
+                moves.append(taker.pk)
+                WhatsAppSession.objects.filter(pk=holder.pk).update(
+                    session_data={"session_name": f"was-{len(moves)}"}
+                )
+                WhatsAppSession.objects.filter(pk=taker.pk).update(
+                    session_data={"session_name": "aurora-main"}
+                )
+            return result
+
+        return wrapper, moves
+
+    def test_a_report_follows_the_name_to_its_new_session(self, client):
+        first = named_session("aurora-main")
+        second = named_session("aurora-other", organization=first.organization)
+        wrapper, moves = self.move_the_name_after_each_lookup([first, second], times=1)
+
+        with connection.execute_wrapper(wrapper):
+            response = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE)))
+
+        assert moves == [second.pk]
+        assert response.status_code == HTTPStatus.OK
+        assert response.json()["session"] == str(second.pk)
+        first.refresh_from_db()
+        second.refresh_from_db()
+        assert (second.status, second.phone_number) == (Status.CONNECTED, PHONE)
+        assert (first.status, first.phone_number) == (Status.CONNECTING, None)
+
+    def test_a_name_that_keeps_moving_is_refused_for_the_gateway_to_send_again(self, client):
+        first = named_session("aurora-main")
+        second = named_session("aurora-other", organization=first.organization)
+        wrapper, moves = self.move_the_name_after_each_lookup([first, second], times=10)
+
+        with connection.execute_wrapper(wrapper):
+            response = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE)))
+
+        assert len(moves) == 3
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.CONFLICT,
+            {"error": "Session 'aurora-main' kept changing; send it again."},
+        )
+        assert not WhatsAppSession.objects.filter(status=Status.CONNECTED).exists()
+        assert not GatewayEvent.objects.exists()
+
+    def test_a_session_deleted_meanwhile_is_refused_saying_which(self, client):
+        session = named_session("aurora-main")
+        deleted = []
+
+        def delete_after_the_lookup(execute, sql, params, many, context):
+            result = execute(sql, params, many, context)
+            if self.is_the_lookup(sql) and not deleted:
+                deleted.append(session.pk)
+                WhatsAppSession.objects.filter(pk=session.pk).delete()
+            return result
+
+        with connection.execute_wrapper(delete_after_the_lookup):
+            response = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE)))
+
+        assert deleted == [session.pk]
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.BAD_REQUEST,
+            {"error": f"Session {session.pk} does not exist."},
+        )

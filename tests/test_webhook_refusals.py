@@ -332,3 +332,142 @@ class TestWaha:
         assert waha_session.last_report_at == dt.datetime(
             2025, 11, 25, 13, 0, 0, 250000, tzinfo=dt.UTC
         )
+
+    def test_without_a_secret_every_report_is_refused_saying_why(
+        self, client, waha_session, settings
+    ):
+        settings.WHATSAPP_WEBHOOK_SECRET = ""
+        before = database_snapshot()
+
+        response = waha_post(client, waha_event())
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.UNAUTHORIZED,
+            {"error": "No webhook secret is configured."},
+        )
+        assert database_snapshot() == before
+
+    def test_an_unsigned_report_is_refused_saying_why(self, client, waha_session):
+        before = database_snapshot()
+
+        response = client.post(
+            "/webhooks/whatsapp/",
+            data=json.dumps(waha_event()).encode(),
+            content_type="application/json",
+        )
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.UNAUTHORIZED,
+            {"error": "Missing X-Webhook-Hmac signature."},
+        )
+        assert database_snapshot() == before
+
+    @pytest.mark.parametrize(
+        ("raw", "status", "reason"),
+        [
+            (b"{not json", HTTPStatus.BAD_REQUEST, "Body is not valid JSON."),
+            (b"[]", HTTPStatus.BAD_REQUEST, "Body is not a JSON object."),
+            (b"[" * 60_000, HTTPStatus.BAD_REQUEST, "Body is nested too deeply."),
+            (
+                b'{"session": "aurora-main"}',
+                HTTPStatus.BAD_REQUEST,
+                'Body is not an object with an "event".',
+            ),
+            (
+                b" " * WEBHOOK_MAX_BYTES + b"{}",
+                HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                f"Body larger than {WEBHOOK_MAX_BYTES} bytes.",
+            ),
+            (
+                json.dumps(waha_event(me="5511987654321")).encode(),
+                HTTPStatus.BAD_REQUEST,
+                '"me" must be null or an object.',
+            ),
+            (
+                json.dumps(waha_event(me={"id": 5511987654321})).encode(),
+                HTTPStatus.BAD_REQUEST,
+                '"me.id" must be text.',
+            ),
+        ],
+        ids=[
+            "not-json",
+            "not-an-object",
+            "nested-too-deeply",
+            "no-event",
+            "too-large",
+            "me-not-an-object",
+            "me-id-not-text",
+        ],
+    )
+    def test_a_body_it_cannot_read_is_refused_saying_why(
+        self, client, waha_session, raw, status, reason
+    ):
+        before = database_snapshot()
+
+        response = waha_post_raw(client, raw)
+
+        assert (response.status_code, response.json()) == (status, {"error": reason})
+        assert database_snapshot() == before
+
+    def test_a_body_of_exactly_the_largest_size_is_accepted(self, client, waha_session):
+        raw = json.dumps(waha_event()).encode()
+        raw = raw[:-1] + b" " * (WEBHOOK_MAX_BYTES - len(raw)) + b"}"
+
+        response = waha_post_raw(client, raw)
+
+        assert len(raw) == WEBHOOK_MAX_BYTES
+        assert response.status_code == HTTPStatus.OK
+        waha_session.refresh_from_db()
+        assert waha_session.status == Status.CONNECTED
+
+    def test_another_event_is_acknowledged_by_name_and_changes_nothing(self, client, waha_session):
+        before = database_snapshot()
+
+        response = waha_post(client, waha_event(event="message"))
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.OK,
+            {"status": "ignored", "event": "message"},
+        )
+        assert database_snapshot() == before
+
+    def test_a_name_no_session_has_is_paired_into_the_organization_its_metadata_names(
+        self, client, waha_session
+    ):
+        organization = waha_session.organization
+
+        response = waha_post(
+            client,
+            waha_event(session="paired-elsewhere", metadata={"organization": str(organization.pk)}),
+        )
+
+        assert response.status_code == HTTPStatus.OK
+        paired = WhatsAppSession.objects.get(session_data__session_name="paired-elsewhere")
+        assert (paired.organization_id, paired.status, paired.phone_number) == (
+            organization.pk,
+            Status.CONNECTED,
+            "+5511987654321",
+        )
+
+    def test_metadata_that_is_not_an_object_names_no_organization(self, client, waha_session):
+        before = database_snapshot()
+
+        response = waha_post(
+            client,
+            waha_event(session="paired-elsewhere", metadata=str(waha_session.organization.pk)),
+        )
+
+        assert (response.status_code, response.json()) == (
+            HTTPStatus.NOT_FOUND,
+            {"error": "No live session is called 'paired-elsewhere'."},
+        )
+        assert database_snapshot() == before
+
+
+def waha_post_raw(client, raw: bytes):
+    return client.post(
+        "/webhooks/whatsapp/",
+        data=raw,
+        content_type="application/json",
+        HTTP_X_WEBHOOK_HMAC=hmac.new(WAHA_SECRET.encode(), raw, hashlib.sha512).hexdigest(),
+    )
