@@ -124,6 +124,37 @@ class TestLists:
             assert "Ours too" in html, url_name
             assert "Theirs" not in html, url_name
 
+    def test_the_organization_filter_lists_the_chosen_organization_once(self, client, two_tenants):
+        ours, _theirs = two_tenants
+        second = factories.OrganizationFactory(name="Ours too")
+        client.force_login(staff_member(ours.organization, second))
+
+        response = client.get(
+            reverse("admin:sessions_app_whatsappsession_changelist"),
+            {"organization__id__exact": str(ours.organization.pk)},
+        )
+
+        [organization_filter] = [
+            spec
+            for spec in response.context["cl"].filter_specs
+            if getattr(spec, "field_path", None) == "organization"
+        ]
+        assert [name for _pk, name in organization_filter.lookup_choices] == sorted(
+            [ours.organization.name, "Ours too"]
+        )
+
+    def test_an_organization_filter_value_that_is_no_id_is_reported_not_a_crash(
+        self, client, two_tenants
+    ):
+        ours, _theirs = two_tenants
+        client.force_login(staff_member(ours.organization))
+        url = reverse("admin:sessions_app_whatsappsession_changelist")
+
+        response = client.get(url, {"organization__id__exact": "not-an-id"})
+
+        assert response.status_code == HTTPStatus.FOUND
+        assert response["Location"] == f"{url}?e=1"
+
     def test_lookups_beyond_an_id_on_the_organization_path_are_refused(self, client, two_tenants):
         ours, _theirs = two_tenants
         client.force_login(staff_member(ours.organization))
