@@ -30,13 +30,21 @@ def run(database: Path, *args: str) -> str:
     return done.stdout
 
 
+# The audit names rows by their ids as staff see them anywhere else (with dashes).
 AUDIT = """
-from sessions_app.models import SessionMigration
+from scheduling.models import Workshop
+from sessions_app.models import SessionMigration, WhatsAppGroup
 import json
+def ids(queryset):
+    return sorted(str(pk) for pk in queryset.values_list("pk", flat=True))
 print(json.dumps([
     {"counts": m.counts, "listed": {k: len(v) for k, v in m.moved_ids.items()},
      "old": str(m.old_session_id), "new": str(m.new_session_id),
-     "superseded_by": str(m.old_session.superseded_by_id)}
+     "superseded_by": str(m.old_session.superseded_by_id),
+     "workshops_are_the_new_sessions": sorted(m.moved_ids["workshops"])
+        == ids(Workshop.objects.filter(whatsapp_session=m.new_session)),
+     "groups_are_the_new_sessions": set(m.moved_ids["groups_moved"])
+        <= set(ids(WhatsAppGroup.objects.filter(session=m.new_session)))}
     for m in SessionMigration.objects.all()
 ]))
 """
@@ -64,5 +72,7 @@ def test_the_demos_reconnected_phone_moves_on_sqlite_as_its_dry_run_said(tmp_pat
             "old": moved["old"],
             "new": moved["new"],
             "superseded_by": moved["new"],
+            "workshops_are_the_new_sessions": True,
+            "groups_are_the_new_sessions": True,
         }
     ]
