@@ -143,6 +143,20 @@ class TestLists:
             [ours.organization.name, "Ours too"]
         )
 
+    def test_staff_of_one_organization_are_offered_no_organization_filter(
+        self, client, two_tenants
+    ):
+        ours, _theirs = two_tenants
+        client.force_login(staff_member(ours.organization))
+
+        response = client.get(reverse("admin:sessions_app_whatsappsession_changelist"))
+
+        assert [
+            spec
+            for spec in response.context["cl"].filter_specs
+            if getattr(spec, "field_path", None) == "organization"
+        ] == []
+
     def test_an_organization_filter_value_that_is_no_id_is_reported_not_a_crash(
         self, client, two_tenants
     ):
