@@ -8,7 +8,7 @@ import uuid
 
 import psycopg
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from sessions_app.models import WhatsAppSession
 from sessions_app.services.migration import migrate_session, undo_migration
@@ -88,3 +88,35 @@ def test_an_undo_under_way_lets_rows_be_attached_to_both_sessions():
 
     assert old.workshops.filter(title="Saved meanwhile").count() == 1
     assert WhatsAppSession.objects.get(pk=old.pk).superseded_by_id is None
+
+
+def test_a_report_locks_its_phones_other_sessions_with_its_own_at_once():
+    """The first lock a report takes covers the sessions of the phone it names, in id order, as
+    a move would, never its own session first and the others later (the adoption it runs)."""
+    old = factories.WhatsAppSessionFactory(
+        phone_number=PHONE, status=Status.DISCONNECTED, connected_at=None
+    )
+    new = factories.WhatsAppSessionFactory(
+        organization=old.organization, phone_number=None, status=Status.CONNECTING
+    )
+    seen = []
+
+    def probe_after_the_first_lock(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "FOR NO KEY UPDATE" in sql and not seen:
+            with second_connection() as other:
+                try:
+                    other.execute(
+                        "SELECT id FROM whatsapp_sessions WHERE id = %s FOR NO KEY UPDATE NOWAIT",
+                        [old.pk],
+                    )
+                    seen.append("free")
+                except psycopg.errors.LockNotAvailable:
+                    seen.append("locked")
+        return result
+
+    with connection.execute_wrapper(probe_after_the_first_lock):
+        apply_status_report(new, Status.CONNECTED, PHONE)
+
+    assert seen == ["locked"]
+    assert WhatsAppSession.objects.get(pk=old.pk).superseded_by_id == new.pk

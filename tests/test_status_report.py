@@ -1,5 +1,7 @@
 """`apply_status_report`: the one place a session's status, phone and connection times change."""
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -149,3 +151,56 @@ class TestBadReports:
 
         with pytest.raises(ValidationError, match="does not exist"):
             apply_status_report(ghost, "connected", PHONE)
+
+
+class TestWhatAReportLeavesAlone:
+    def test_an_empty_phone_is_no_phone_and_logs_nothing(self, caplog):
+        session = connecting_session()
+        apply_status_report(session, "connected", PHONE)
+
+        apply_status_report(session, "connecting", "")
+
+        session.refresh_from_db()
+        assert (session.status, session.phone_number) == (Status.CONNECTING, PHONE)
+        assert "cannot be read" not in caplog.text
+
+    def test_repeating_the_same_identities_changes_nothing(self):
+        session = connecting_session()
+        apply_status_report(session, "connected", PHONE, identities={"lid": "8812@lid"})
+        session.refresh_from_db()
+        updated_at = session.updated_at
+
+        outcome = apply_status_report(session, "connected", PHONE, identities={"lid": "8812@lid"})
+
+        assert outcome.result == "unchanged"
+        session.refresh_from_db()
+        assert session.updated_at == updated_at
+        assert session.session_data["lid"] == "8812@lid"
+
+    def test_an_event_seen_before_is_answered_with_its_session(self):
+        session = connecting_session()
+        apply_status_report(session, "connected", PHONE, event_id="evt-1")
+
+        outcome = apply_status_report(session, "disconnected", event_id="evt-1")
+
+        assert (outcome.result, outcome.session.pk) == ("duplicate", session.pk)
+        session.refresh_from_db()
+        assert session.status == Status.CONNECTED
+
+
+@pytest.mark.usefixtures("postgres_only")
+def test_a_report_without_a_time_is_dated_by_the_databases_clock(monkeypatch):
+    """Processes on other machines share the database's clock, not this one's."""
+    from django.db import connection
+    from django.utils import timezone
+
+    session = connecting_session()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        [database_now] = cursor.fetchone()
+    monkeypatch.setattr(timezone, "now", lambda: database_now - dt.timedelta(hours=3))
+
+    apply_status_report(session, "connected", PHONE)
+
+    session.refresh_from_db()
+    assert abs(session.last_report_at - database_now) < dt.timedelta(minutes=5)
