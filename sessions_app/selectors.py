@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 from dataclasses import dataclass
 
 from django.db import connection, connections
@@ -147,6 +148,33 @@ def audit_entry_count(sessions) -> int:
     return SessionMigration.objects.filter(
         Q(old_session__in=sessions) | Q(new_session__in=sessions)
     ).count()
+
+
+def sessions_where(
+    where: str, params: list, *, using: str, lock: bool = False
+) -> list[WhatsAppSession]:
+    """The sessions that `where` (SQL on the sessions table's own columns) selects, in id order,
+    every field loaded; with `lock`, locked `FOR NO KEY UPDATE` where the database can.
+
+    Written as SQL for the reads every gateway report makes (its session by name, the lock on
+    its phone's sessions): compiling them through the ORM took longer than running them."""
+    db_connection = connections[using]
+    quote = db_connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in WhatsAppSession._meta.concrete_fields)
+    table = quote(WhatsAppSession._meta.db_table)
+    id_column = quote(WhatsAppSession._meta.pk.column)
+    locking = lock and db_connection.features.has_select_for_no_key_update
+    sql = (
+        f"SELECT {columns} FROM {table} WHERE {where} ORDER BY {id_column}"
+        f"{' FOR NO KEY UPDATE' if locking else ''}"
+    )
+    # Ids as the database keeps them (SQLite has no uuid type), as a UUID field would write them.
+    ids = WhatsAppSession._meta.pk
+    params = [
+        ids.get_db_prep_value(value, db_connection) if isinstance(value, uuid.UUID) else value
+        for value in params
+    ]
+    return list(WhatsAppSession.objects.using(using).raw(sql, params))
 
 
 def live_sessions_of(session_ids) -> dict:

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from sessions_app.gateway import BaseGatewayBackend, GatewayError, get_gateway, waha
 from sessions_app.gateway.base import SESSION_NAME_KEY, WAHA_STATUS_MAP
 from sessions_app.models import WhatsAppSession
+from sessions_app.selectors import sessions_where
 from sessions_app.services.pairing import session_create_from_gateway_metadata
 from sessions_app.services.status import (
     GatewayNameMoved,
@@ -113,7 +114,13 @@ def live_session_for_gateway_name(
     name: str, *, key: str = SESSION_NAME_KEY
 ) -> WhatsAppSession | None:
     """The one live (not superseded) session the gateway calls `name`, by the unique index."""
-    return WhatsAppSession.objects.filter(_named(name, key), superseded_by__isnull=True).first()
+    # The index's own expression, `session_data ->> key`, with the key written in.
+    found = sessions_where(
+        "(session_data ->> %s) = %s AND superseded_by_id IS NULL",
+        [key, name],
+        using=router.db_for_read(WhatsAppSession),
+    )
+    return found[0] if found else None
 
 
 def apply_gateway_report(report: GatewayReport) -> StatusReportOutcome:

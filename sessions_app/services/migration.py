@@ -330,15 +330,23 @@ def lock_phone_sessions(
     Every path that migrates locks sessions in id order, so two of them never wait on each other
     in a cycle. Must run inside a transaction.
     """
-    same_phone = Q(pk=session.pk)
+    if isinstance(phone_number, Subquery):
+        return list(
+            WhatsAppSession.objects.using(using)
+            .select_for_update(no_key=True)
+            .filter(
+                Q(pk=session.pk)
+                | Q(organization_id=session.organization_id, phone_number=phone_number)
+            )
+            .order_by("pk")
+        )
+    from sessions_app.selectors import sessions_where
+
+    where, params = "id = %s", [session.pk]
     if phone_number:
-        same_phone |= Q(organization_id=session.organization_id, phone_number=phone_number)
-    return list(
-        WhatsAppSession.objects.using(using)
-        .select_for_update(no_key=True)
-        .filter(same_phone)
-        .order_by("pk")
-    )
+        where += " OR (organization_id = %s AND phone_number = %s)"
+        params += [session.organization_id, phone_number]
+    return sessions_where(where, params, using=using, lock=True)
 
 
 def _is_predecessor(candidate: WhatsAppSession, session: WhatsAppSession) -> bool:
