@@ -237,6 +237,16 @@ class TestTheOldSessionIsHeldForStaff:
         assert not is_held(old)
         assert not Workshop.objects.filter(whatsapp_session=old).exists()
 
+    def test_a_hand_move_of_another_session_does_not_release_it(self):
+        old, new, _ = merging_scene()
+        undo_migration(migrate_session(old, new, trigger="command").migration, actor=None)
+        other_old, other_new, _ = merging_scene()
+
+        migrate_session(other_old, other_new, trigger="admin")
+
+        assert is_held(old)
+        assert not is_held(other_old)
+
 
 def test_the_number_of_statements_does_not_grow_with_rows():
     statements = []

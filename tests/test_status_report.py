@@ -204,3 +204,38 @@ def test_a_report_without_a_time_is_dated_by_the_databases_clock(monkeypatch):
 
     session.refresh_from_db()
     assert abs(session.last_report_at - database_now) < dt.timedelta(minutes=5)
+
+
+class TestTheOrderOfReports:
+    def test_a_change_is_reported_as_applied(self):
+        session = connecting_session()
+
+        outcome = apply_status_report(session, "connected", PHONE)
+
+        assert (outcome.result, outcome.session.pk) == ("applied", session.pk)
+
+    def test_a_report_as_old_as_the_last_one_still_applies(self):
+        """Two events of one millisecond, as WAHA stamps them, both count; only an older one is
+        late."""
+        session = connecting_session()
+        at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+        apply_status_report(session, "connected", PHONE, reported_at=at)
+
+        outcome = apply_status_report(session, "disconnected", reported_at=at)
+
+        assert outcome.result == "applied"
+        session.refresh_from_db()
+        assert session.status == Status.DISCONNECTED
+
+    def test_an_older_report_is_late_and_answered_with_its_session(self):
+        session = connecting_session()
+        at = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+        apply_status_report(session, "connected", PHONE, reported_at=at)
+
+        outcome = apply_status_report(
+            session, "disconnected", reported_at=at - dt.timedelta(milliseconds=1)
+        )
+
+        assert (outcome.result, outcome.session.pk) == ("stale", session.pk)
+        session.refresh_from_db()
+        assert session.status == Status.CONNECTED
