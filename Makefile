@@ -7,6 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CHROMIUM ?= /usr/bin/chromium
+MUTANT_CHILDREN ?= $(shell nproc 2>/dev/null || echo 2)
 # Root installs directly; anyone else goes through sudo when there is one.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo)
 # Wait for another apt run (unattended upgrades, a parallel install) instead of failing.
@@ -81,12 +82,13 @@ bench: $(INSTALLED)
 	DATABASE_URL="$$url" $(PY) -m benchmarks
 
 # Mutation testing of the modules that hold the guards, with the tests that cover them (see
-# [tool.mutmut] in pyproject.toml). Not part of `make test`: a fresh run each time, on a database
-# of its own (the test database's name + "_mutants"), so it never meets a test run's. Prints the
-# counts and every survivor that docs/mutants.md does not already judge.
+# [tool.mutmut] in pyproject.toml). Not part of `make test`: a fresh run each time, on databases
+# of their own (the test database's name + "_mutants", one per mutant running at once), so it
+# never meets a test run's. MUTANT_CHILDREN mutants run at once (the number of cores by default).
+# Prints the counts and every survivor that docs/mutants.md does not already judge.
 mutants: $(INSTALLED) translations
 	@url=$$(./scripts/ensure-postgres.sh) || { echo "make mutants: no PostgreSQL available" >&2; exit 1; }; \
 	export DATABASE_URL=$$(echo "$$url" | sed -E 's#^([^?]*/[^/?]+)(\?.*)?$$#\1_mutants\2#'); \
 	echo "make mutants: database $${DATABASE_URL%%\?*}" | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#'; \
 	rm -rf mutants; \
-	$(VENV)/bin/mutmut run --max-children 1 && $(PY) scripts/mutants-report.py
+	$(VENV)/bin/mutmut run --max-children $(MUTANT_CHILDREN) && $(PY) scripts/mutants-report.py

@@ -1,4 +1,7 @@
+import fcntl
 import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -16,6 +19,46 @@ def pytest_report_header(config):
 def pytest_sessionstart(session):
     if os.environ.get("CI", "").lower() == "true" and "postgresql" not in _engine():
         pytest.exit("CI=true needs PostgreSQL: set DATABASE_URL or run `make test`.", returncode=2)
+
+
+# `make mutants` runs mutants side by side (`--max-children`), each process in a test database
+# of its own: a slot, held by a lock on a file until the process ends, names it.
+_MUTANT_SLOTS = 16
+_held_slot: tuple[int, int, object] | None = None  # (process id, slot, the locked file)
+
+
+def _mutant_slot() -> int | None:
+    """This process's slot under mutmut, which sets MUTANT_UNDER_TEST; None elsewhere."""
+    global _held_slot
+    if "MUTANT_UNDER_TEST" not in os.environ:
+        return None
+    # A forked child inherits its parent's record, not its lock.
+    if _held_slot is not None and _held_slot[0] == os.getpid():
+        return _held_slot[1]
+    locks = Path(tempfile.gettempdir()) / f"mutant-slots-{settings.DATABASES['default']['NAME']}"
+    locks.mkdir(exist_ok=True)
+    for slot in range(_MUTANT_SLOTS):
+        handle = (locks / str(slot)).open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        _held_slot = (os.getpid(), slot, handle)
+        return slot
+    raise RuntimeError(f"More than {_MUTANT_SLOTS} mutant processes at once.")
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    slot = _mutant_slot()
+    if slot is None or "postgresql" not in _engine():
+        return
+    from django.db import connections
+
+    test = connections["default"].settings_dict.setdefault("TEST", {})
+    base = test.get("NAME", "").partition("_slot")[0]
+    test["NAME"] = f"{base}_slot{slot}"
 
 
 @pytest.fixture
