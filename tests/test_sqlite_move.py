@@ -76,3 +76,26 @@ def test_the_demos_reconnected_phone_moves_on_sqlite_as_its_dry_run_said(tmp_pat
             "groups_are_the_new_sessions": True,
         }
     ]
+
+
+UNDONE = """
+from sessions_app.models import SessionMigration, WhatsAppSession
+import json
+move = SessionMigration.objects.get(trigger="command")
+print(json.dumps({"id": str(move.pk), "old_superseded_by": str(move.old_session.superseded_by_id)}))
+"""
+
+
+def test_the_demos_move_is_undone_on_sqlite_as_it_was_made(tmp_path):
+    database = tmp_path / "run.sqlite3"
+    run(database, "migrate", "--verbosity", "0")
+    run(database, "seed_demo")
+    moved = json.loads(run(database, "migrate_sessions", "--auto", "--json"))["migrations"][0]
+    move = json.loads(run(database, "shell", "--no-imports", "-c", UNDONE))
+
+    undone = json.loads(run(database, "migrate_sessions", "--undo", move["id"], "--json"))
+    after = json.loads(run(database, "shell", "--no-imports", "-c", UNDONE))
+
+    assert move["old_superseded_by"] == moved["new"]
+    assert (undone["undoes"], undone["counts"]) == (move["id"], moved["counts"])
+    assert after["old_superseded_by"] == "None"
