@@ -99,3 +99,25 @@ def test_the_demos_move_is_undone_on_sqlite_as_it_was_made(tmp_path):
     assert move["old_superseded_by"] == moved["new"]
     assert (undone["undoes"], undone["counts"]) == (move["id"], moved["counts"])
     assert after["old_superseded_by"] == "None"
+
+
+EVENT_TWICE = """
+from sessions_app.models import GatewayEvent, WhatsAppSession
+from sessions_app.services.status import apply_status_report
+import json
+session = WhatsAppSession.objects.filter(status="connected").first()
+outcomes = [
+    apply_status_report(session, "connected", event_id="evt-sqlite").result for _ in range(2)
+]
+print(json.dumps({"outcomes": outcomes, "events": GatewayEvent.objects.count()}))
+"""
+
+
+def test_a_gateway_event_counts_once_on_sqlite_too(tmp_path):
+    database = tmp_path / "run.sqlite3"
+    run(database, "migrate", "--verbosity", "0")
+    run(database, "seed_demo")
+
+    seen = json.loads(run(database, "shell", "--no-imports", "-c", EVENT_TWICE))
+
+    assert seen == {"outcomes": ["unchanged", "duplicate"], "events": 1}

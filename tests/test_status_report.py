@@ -189,7 +189,8 @@ class TestWhatAReportLeavesAlone:
 
 
 @pytest.mark.usefixtures("postgres_only")
-def test_a_report_without_a_time_is_dated_by_the_databases_clock(monkeypatch):
+@pytest.mark.parametrize("event_id", ["", "evt-clock"], ids=["polled", "with-an-event-id"])
+def test_a_report_without_a_time_is_dated_by_the_databases_clock(monkeypatch, event_id):
     """Processes on other machines share the database's clock, not this one's."""
     from django.db import connection
     from django.utils import timezone
@@ -200,7 +201,7 @@ def test_a_report_without_a_time_is_dated_by_the_databases_clock(monkeypatch):
         [database_now] = cursor.fetchone()
     monkeypatch.setattr(timezone, "now", lambda: database_now - dt.timedelta(hours=3))
 
-    apply_status_report(session, "connected", PHONE)
+    apply_status_report(session, "connected", PHONE, event_id=event_id)
 
     session.refresh_from_db()
     assert abs(session.last_report_at - database_now) < dt.timedelta(minutes=5)
