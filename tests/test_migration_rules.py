@@ -110,6 +110,36 @@ class TestWhatMoves:
         assert old.status == Status.DISCONNECTED
         assert session_reference_counts(old) == dict.fromkeys(session_reference_counts(old), 0)
 
+    def test_a_rule_that_can_match_nothing_moves_nothing_and_the_others_still_move(self, redeclare):
+        """An app may declare a rule whose rows Django knows to be none (no campaign status
+        active, say): its key counts 0 and every other rule still moves its rows."""
+        from scheduling import references as scheduling_references
+        from sessions_app.references import Move, Reference
+
+        redeclare(
+            scheduling_references,
+            [
+                Reference(
+                    "scheduling.NotificationCampaign.session",
+                    Move("campaigns", "Active campaigns", where={"status__in": []}),
+                )
+                if ref.label == "scheduling.NotificationCampaign.session"
+                else ref
+                for ref in scheduling_references.REFERENCES
+            ],
+        )
+        old, new = new_then_old()
+        held = give_references(old, count=2)
+
+        result = migrate(old, new)
+
+        assert result.counts["campaigns"] == 0
+        assert result.migration.moved_ids["campaigns"] == []
+        assert result.counts["workshops"] == result.counts["webinars"] == 2
+        assert result.counts["groups_moved"] == len(held.groups)
+        assert set(WhatsAppGroup.objects.values_list("session", flat=True)) == {new.pk}
+        assert not NotificationCampaign.objects.filter(session=new).exists()
+
 
 class TestTheGroupMerge:
     """The new session already has the group (the gateway re-synced it)."""
