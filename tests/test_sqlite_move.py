@@ -121,3 +121,25 @@ def test_a_gateway_event_counts_once_on_sqlite_too(tmp_path):
     seen = json.loads(run(database, "shell", "--no-imports", "-c", EVENT_TWICE))
 
     assert seen == {"outcomes": ["unchanged", "duplicate"], "events": 1}
+
+
+SWEEP = """
+from sessions_app.models import SessionMigration
+from sessions_app.services.migration import sweep_references
+import json
+results = sweep_references().results
+print(json.dumps([
+    str(result.migration.pk) if result.migration is not None else None for result in results
+] + [str(pk) for pk in SessionMigration.objects.values_list("pk", flat=True)]))
+"""
+
+
+def test_each_move_on_sqlite_comes_back_with_its_audit_entry(tmp_path):
+    """What the admin links to after a move by hand."""
+    database = tmp_path / "run.sqlite3"
+    run(database, "migrate", "--verbosity", "0")
+    run(database, "seed_demo")
+
+    returned, written = json.loads(run(database, "shell", "--no-imports", "-c", SWEEP))
+
+    assert returned is not None and returned == written
