@@ -144,6 +144,34 @@ class TestWhatMoves:
 class TestTheGroupMerge:
     """The new session already has the group (the gateway re-synced it)."""
 
+    def test_only_the_new_sessions_groups_active_on_the_old_one_are_activated(self):
+        """And only those that were inactive: an undo deactivates what the move activated."""
+        from sessions_app.services.migration import undo_migration
+
+        old, new = new_then_old()
+        elsewhere = factories.WhatsAppSessionFactory(phone_number=PHONE)
+
+        def group(session, jid, active):
+            return WhatsAppGroup.objects.create(
+                session=session, group_jid=f"{jid}@g.us", is_active=active
+            )
+
+        group(old, "1203630001", active=False)
+        group(elsewhere, "1203630001", active=True)
+        group(old, "1203630002", active=True)
+        new_inactive = group(new, "1203630001", active=False)
+        new_active = group(new, "1203630002", active=True)
+        new_only = group(new, "1203630003", active=False)
+
+        migration = migrate(old, new).migration
+
+        def active(*groups):
+            return [WhatsAppGroup.objects.get(pk=g.pk).is_active for g in groups]
+
+        assert active(new_inactive, new_active, new_only) == [False, True, False]
+        undo_migration(migration, actor=None)
+        assert active(new_inactive, new_active, new_only) == [False, True, False]
+
     def test_pending_messages_follow_to_the_new_group_sent_ones_stay(self):
         old, new = new_then_old()
         held = give_references(old, count=1)
@@ -235,6 +263,33 @@ class TestRefusals:
         self.assert_refused(old, new, "not the same phone")
 
         assert migrate(old, new, force=True).moved_anything
+
+    def test_each_refusal_says_why_word_for_word(self):
+        old, new = new_then_old()
+        other = factories.WhatsAppSessionFactory(phone_number=PHONE)
+        pairing = factories.WhatsAppSessionFactory(
+            organization=old.organization, status=Status.CONNECTING, phone_number=None
+        )
+        WhatsAppSession.objects.filter(pk=old.pk).update(phone_number=None)
+        old.refresh_from_db()
+        connected = factories.WhatsAppSessionFactory(
+            organization=old.organization, status=Status.CONNECTED, phone_number=PHONE
+        )
+        refusals = {
+            (old, other): f"Sessions {old.pk} and {other.pk} belong to different organizations; "
+            "references never move between organizations.",
+            (old, pairing): f"Session {pairing.pk} is connecting; references only move to a "
+            "connected session.",
+            (connected, new): f"Session {connected.pk} is still connected; force the move to "
+            "take its references anyway.",
+            (old, new): f"Sessions {old.pk} (no phone) and {new.pk} ({PHONE}) are not the same "
+            "phone; force the move to take its references anyway.",
+        }
+
+        for (moved, into), reason in refusals.items():
+            with pytest.raises(SessionMigrationError) as caught:
+                migrate(moved, into)
+            assert str(caught.value) == reason
 
     def test_a_session_that_no_longer_exists(self):
         old, new = new_then_old()
