@@ -24,6 +24,7 @@ def pytest_sessionstart(session):
 # `make mutants` runs mutants side by side (`--max-children`), each process in a test database
 # of its own: a slot, held by a lock on a file until the process ends, names it.
 _MUTANT_SLOTS = 16
+MUTANT_LOCK_TIMEOUT = "20s"
 _held_slot: tuple[int, int, object] | None = None  # (process id, slot, the locked file)
 
 
@@ -56,9 +57,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
         return
     from django.db import connections
 
-    test = connections["default"].settings_dict.setdefault("TEST", {})
+    settings_dict = connections["default"].settings_dict
+    test = settings_dict.setdefault("TEST", {})
     base = test.get("NAME", "").partition("_slot")[0]
     test["NAME"] = f"{base}_slot{slot}"
+    # A mutant that takes a stronger lock can leave a test waiting on one of its own other
+    # connections; mutmut's timeout counts CPU time, which a wait never spends. Fail instead.
+    settings_dict.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={MUTANT_LOCK_TIMEOUT}"
 
 
 @pytest.fixture
