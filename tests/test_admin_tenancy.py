@@ -490,3 +490,22 @@ def test_a_form_that_explains_its_organization_field_keeps_its_own_words(admin_c
     assert str(form.fields["organization"].help_text) == (
         "The organization the session sends for; fixed once the session exists."
     )
+
+
+def test_a_staff_page_reads_the_users_organizations_once(client, two_tenants):
+    """Each object check and column asks which organizations the user is in; one query
+    answers them all for the request."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    ours, _theirs = two_tenants
+    client.force_login(staff_member(ours.organization))
+    url = reverse("admin:sessions_app_whatsappsession_change", args=[ours.new.pk])
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+
+    assert response.status_code == HTTPStatus.OK
+    # Queries of the memberships themselves; lists scope their rows with them in a subquery.
+    memberships = [q for q in queries if q["sql"].startswith('SELECT "organization_memberships"')]
+    assert len(memberships) == 1
