@@ -287,6 +287,41 @@ class TestReportsApplyInOrderAndOnce:
         assert elsewhere.organization_id != old.organization_id
         assert pairing.status == Status.CONNECTING
 
+    def test_a_late_disconnect_skips_a_connected_session_that_was_superseded(self, client):
+        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
+        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        connected = {"status": Status.CONNECTED, "phone_number": PHONE}
+        live = named_session(
+            "aurora-2", organization=old.organization, connected_at=T0, **connected
+        )
+        named_session(
+            "aurora-3",
+            organization=old.organization,
+            connected_at=T0 + dt.timedelta(minutes=5),
+            superseded_by=live,
+            **connected,
+        )
+
+        post(client, waha_event("aurora-1", "STOPPED", at=T0))
+
+        workshop.refresh_from_db()
+        assert workshop.whatsapp_session_id == live.pk
+
+    def test_a_disconnect_with_no_other_session_of_the_phone_hands_over_nothing(
+        self, client, caplog
+    ):
+        session = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
+        workshop = factories.WorkshopFactory(
+            organization=session.organization, whatsapp_session=session
+        )
+
+        response = post(client, waha_event("aurora-1", "STOPPED", at=T0))
+
+        assert response.status_code == HTTPStatus.OK
+        workshop.refresh_from_db()
+        assert workshop.whatsapp_session_id == session.pk
+        assert "failed" not in caplog.text
+
     def test_a_late_disconnect_hands_over_to_the_session_that_connected_last(self, client):
         old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
         workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
