@@ -91,4 +91,5 @@ mutants: $(INSTALLED) translations
 	export DATABASE_URL=$$(echo "$$url" | sed -E 's#^([^?]*/[^/?]+)(\?.*)?$$#\1_mutants\2#'); \
 	echo "make mutants: database $${DATABASE_URL%%\?*}" | sed -E 's#//([^:@/]*):[^@/]*@#//\1:***@#'; \
 	rm -rf mutants; \
+	$(PY) scripts/drop-mutant-databases.py || exit 1; \
 	$(VENV)/bin/mutmut run --max-children $(MUTANT_CHILDREN) && $(PY) scripts/mutants-report.py

@@ -471,3 +471,15 @@ def waha_post_raw(client, raw: bytes):
         content_type="application/json",
         HTTP_X_WEBHOOK_HMAC=hmac.new(WAHA_SECRET.encode(), raw, hashlib.sha512).hexdigest(),
     )
+
+
+def test_a_status_this_version_does_not_know_is_acknowledged_by_event(client, waha_session):
+    before = database_snapshot()
+
+    response = waha_post(client, waha_event(payload={"status": "SCAN_QR_CODE_AGAIN"}))
+
+    assert (response.status_code, response.json()) == (
+        HTTPStatus.OK,
+        {"status": "ignored", "event": "session.status"},
+    )
+    assert database_snapshot() == before
