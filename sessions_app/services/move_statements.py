@@ -144,7 +144,7 @@ def run_steps_writing_audit(
     table = qn(SessionMigration._meta.db_table)
     sql = f"""
         WITH {", ".join(ctes)}{"," if ctes else ""}
-        moved AS (
+        moved AS MATERIALIZED (
             SELECT {moved_sql} AS moved_ids, {prior_sql} || %s::jsonb AS prior_state
         ),
         counted AS (
