@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router, transaction
-from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -253,12 +253,9 @@ def adopt_predecessors(
         # concurrent status report or sweep on the same phone locks the same set the same way.
         # A phone once known never changes; a caller's copy that does not know it yet has the
         # statement read it from the database.
-        phone = session.phone_number or Subquery(
-            WhatsAppSession.objects.using(using)
-            .filter(pk=session.pk, status=WhatsAppSession.Status.CONNECTED)
-            .values("phone_number")
+        phone_sessions = lock_phone_sessions(
+            session, session.phone_number, using=using, read_phone=not session.phone_number
         )
-        phone_sessions = lock_phone_sessions(session, phone, using=using)
         current = next((s for s in phone_sessions if s.pk == session.pk), None)
         if current is None or current.status != WhatsAppSession.Status.CONNECTED:
             return []  # it changed in between; its next report or the sweep adopts them
@@ -322,28 +319,25 @@ def _standing_undos() -> QuerySet[SessionMigration]:
 
 
 def lock_phone_sessions(
-    session: WhatsAppSession, phone_number: str | Subquery | None, *, using: str
+    session: WhatsAppSession, phone_number: str | None, *, using: str, read_phone: bool = False
 ) -> list[WhatsAppSession]:
-    """Lock `session` and its organization's sessions of `phone_number` (a phone, or a
-    subquery reading one), in id order, in one statement.
+    """Lock `session` and its organization's sessions of `phone_number`, in id order, in one
+    statement. With `read_phone`, the phone is instead the one the database holds for `session`
+    while it is connected, read by the same statement.
 
     Every path that migrates locks sessions in id order, so two of them never wait on each other
     in a cycle. Must run inside a transaction.
     """
-    if isinstance(phone_number, Subquery):
-        return list(
-            WhatsAppSession.objects.using(using)
-            .select_for_update(no_key=True)
-            .filter(
-                Q(pk=session.pk)
-                | Q(organization_id=session.organization_id, phone_number=phone_number)
-            )
-            .order_by("pk")
-        )
     from sessions_app.selectors import sessions_where
 
     where, params = "id = %s", [session.pk]
-    if phone_number:
+    if read_phone:
+        where += (
+            " OR (organization_id = %s AND phone_number = (SELECT phone.phone_number"
+            " FROM whatsapp_sessions AS phone WHERE phone.id = %s AND phone.status = %s))"
+        )
+        params += [session.organization_id, session.pk, WhatsAppSession.Status.CONNECTED]
+    elif phone_number:
         where += " OR (organization_id = %s AND phone_number = %s)"
         params += [session.organization_id, phone_number]
     return sessions_where(where, params, using=using, lock=True)
