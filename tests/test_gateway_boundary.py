@@ -733,13 +733,18 @@ class TestANameThatMovesWhileAReportIsApplied:
 
         return wrapper, moves
 
-    def test_a_report_follows_the_name_to_its_new_session(self, client):
+    def post_while_the_name_moves(self, client, *, times):
+        """A report to "aurora-main" while the name passes between two sessions `times` times:
+        the two sessions, the sessions the name went to, and the answer."""
         first = named_session("aurora-main")
         second = named_session("aurora-other", organization=first.organization)
-        wrapper, moves = self.move_the_name_after_each_lookup([first, second], times=1)
-
+        wrapper, moves = self.move_the_name_after_each_lookup([first, second], times=times)
         with connection.execute_wrapper(wrapper):
             response = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE)))
+        return first, second, moves, response
+
+    def test_a_report_follows_the_name_to_its_new_session(self, client):
+        first, second, moves, response = self.post_while_the_name_moves(client, times=1)
 
         assert moves == [second.pk]
         assert response.status_code == HTTPStatus.OK
@@ -750,12 +755,7 @@ class TestANameThatMovesWhileAReportIsApplied:
         assert (first.status, first.phone_number) == (Status.CONNECTING, None)
 
     def test_a_name_that_keeps_moving_is_refused_for_the_gateway_to_send_again(self, client):
-        first = named_session("aurora-main")
-        second = named_session("aurora-other", organization=first.organization)
-        wrapper, moves = self.move_the_name_after_each_lookup([first, second], times=10)
-
-        with connection.execute_wrapper(wrapper):
-            response = post(client, waha_event("aurora-main", "WORKING", me=me(PHONE)))
+        _first, _second, moves, response = self.post_while_the_name_moves(client, times=10)
 
         assert len(moves) == 3
         assert (response.status_code, response.json()) == (
