@@ -61,7 +61,8 @@ def update_statement(
 
 def select_ids_statement(rows: QuerySet, *, using: str) -> tuple[str, list] | None:
     """`SELECT pk FROM … WHERE <rows>` and its parameters; None when `rows` can match nothing."""
-    query = rows.values_list("pk", flat=True).query
+    # Unordered: the ids are a set, and a sort of a big move's rows would spill to disk.
+    query = rows.order_by().values_list("pk", flat=True).query
     try:
         sql, params = query.get_compiler(using).as_sql()
     except EmptyResultSet:
