@@ -140,6 +140,35 @@ class TestWhatMoves:
         assert set(WhatsAppGroup.objects.values_list("session", flat=True)) == {new.pk}
         assert not NotificationCampaign.objects.filter(session=new).exists()
 
+    def test_a_rule_declared_anew_applies_from_the_next_move(self, redeclare):
+        """The move statement is compiled once: a changed declaration compiles it again."""
+        from scheduling import references as scheduling_references
+        from sessions_app.references import Move, Reference
+
+        first_old, first_new = new_then_old(phone="+5511911112222")
+        give_references(first_old)
+        assert migrate(first_old, first_new).counts["campaigns"] > 0
+        redeclare(
+            scheduling_references,
+            [
+                Reference(
+                    "scheduling.NotificationCampaign.session",
+                    Move("campaigns", "Active campaigns", where={"status__in": []}),
+                )
+                if ref.label == "scheduling.NotificationCampaign.session"
+                else ref
+                for ref in scheduling_references.REFERENCES
+            ],
+        )
+        old, new = new_then_old()
+        held = give_references(old)
+
+        result = migrate(old, new)
+
+        assert result.counts["campaigns"] == 0
+        assert result.counts["workshops"] == len(held.workshops)
+        assert not NotificationCampaign.objects.filter(session=new).exists()
+
 
 class TestTheGroupMerge:
     """The new session already has the group (the gateway re-synced it)."""

@@ -155,6 +155,25 @@ class TestAdoption:
         assert (report.results, report.failures) == ([], [])
         assert len(queries) == 2
 
+    def test_each_reconnected_phone_costs_the_same_three_statements(self):
+        """Its sessions locked, the undos that hold them read, and the move: no second lock or
+        savepoint per move, however many phones reconnected."""
+
+        def statements_per_phone(phones: list[str]) -> float:
+            organization = factories.OrganizationFactory()
+            for phone in phones:
+                session(organization, phone=phone)
+                waiting(organization, phone=phone)
+            with CaptureQueriesContext(connection) as queries:
+                report = sweep_references()
+            assert len(report.results) == len(phones) and not report.failures
+            # The sweep's transactions are savepoints inside a test's.
+            sent = [q for q in queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+            return (len(sent) - 2) / len(phones)
+
+        assert statements_per_phone([PHONE]) == 3
+        assert statements_per_phone([OTHER_PHONE, THIRD_PHONE, "+5511977776666"]) == 3
+
 
 class TestSupersededSessionsHoldingRows:
     def test_rows_attached_later_follow_to_the_live_session(self):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass, field
+import uuid
+from dataclasses import dataclass, field, replace
+from functools import cache
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import connections, router, transaction
@@ -31,14 +33,17 @@ from sessions_app.references import (
     Reference,
     RepointOnMerge,
     count_keys,
+    declared_references,
     group_session_field,
     references_to,
 )
 from sessions_app.services.move_statements import (
+    AuditedMove,
     Step,
+    audited_move_statement,
     list_step_rows,
+    run_audited_move,
     run_steps,
-    run_steps_writing_audit,
 )
 from sessions_app.update_sql import (
     execute_returning_ids,
@@ -109,11 +114,7 @@ def migrate_session(
     different organizations, when `new` is not connected, and, unless `force`, when `old` is
     still connected or the phone numbers differ. A second run finds nothing and writes nothing.
     """
-    if trigger not in SessionMigration.Trigger.values:
-        raise SessionMigrationError(
-            _("Unknown trigger %(trigger)r; expected one of %(choices)s.")
-            % {"trigger": trigger, "choices": ", ".join(SessionMigration.Trigger)}
-        )
+    _refuse_unknown_trigger(trigger)
     if old.pk == new.pk:
         raise SessionMigrationError(
             _("Session %(id)s cannot move its references to itself.") % {"id": old.pk}
@@ -121,71 +122,161 @@ def migrate_session(
     using = router.db_for_write(WhatsAppSession)
     with transaction.atomic(using=using):
         locked_old, locked_new = _lock_pair(old, new, using=using)
-        _refuse_unless_allowed(locked_old, locked_new, force=force)
-        steps = _move_steps(locked_old, locked_new, using=using)
-        if dry_run:
-            listed = list_step_rows(steps, using=using).moved
-            moved_ids = {key: listed.get(key, []) for key in count_keys()}
-            return MigrationResult(
-                old=locked_old,
-                new=locked_new,
-                counts={key: len(ids) for key, ids in moved_ids.items()},
-                listed_ids=moved_ids,
-                dry_run=True,
-            )
-        now = timezone.now()
-        sessions_before = {
-            "old": _session_state(locked_old),
-            "new": _session_state(locked_new),
-        }
-        steps += _supersede_steps(locked_old, by=locked_new, now=now)
-        audit = SessionMigration(
-            organization_id=locked_new.organization_id,
-            old_session=locked_old,
-            new_session=locked_new,
+        result = _migrate_locked(
+            locked_old,
+            locked_new,
             trigger=trigger,
             actor=actor,
-            forced=force,
+            dry_run=dry_run,
+            force=force,
+            using=using,
         )
-        _mark_superseded(locked_old, by=locked_new, now=now)
-        # The sessions as the move leaves them, so an undo can tell whether anything changed
-        # them since.
-        sessions_prior = {
-            role: {**before, "set_updated_at": _iso(session.updated_at)}
-            for (role, before), session in zip(
-                sessions_before.items(), (locked_old, locked_new), strict=True
-            )
-        }
-        result = _write_move(steps, audit, sessions_prior=sessions_prior, using=using)
-        old.superseded_by, new.superseded_by = locked_old.superseded_by, None
-        if result.migration is not None:
-            logger.info(
-                "Moved references of session %s to %s (%s): %s",
-                locked_old.pk,
-                locked_new.pk,
-                trigger,
-                result.counts,
-            )
+        if not dry_run:
+            old.superseded_by, new.superseded_by = locked_old.superseded_by, None
         return result
 
 
-def _write_move(
-    steps: list[Step], audit: SessionMigration, *, sessions_prior: dict, using: str
+def _refuse_unknown_trigger(trigger: str) -> None:
+    if trigger not in SessionMigration.Trigger.values:
+        raise SessionMigrationError(
+            _("Unknown trigger %(trigger)r; expected one of %(choices)s.")
+            % {"trigger": trigger, "choices": ", ".join(SessionMigration.Trigger)}
+        )
+
+
+def _migrate_locked(
+    old: WhatsAppSession,
+    new: WhatsAppSession,
+    *,
+    trigger: str,
+    actor: AbstractBaseUser | None,
+    dry_run: bool,
+    force: bool,
+    using: str,
 ) -> MigrationResult:
-    """Run the move's steps and write its audit when anything moved: in one statement on
-    PostgreSQL, one statement per step elsewhere."""
-    keys = count_keys()
-    result = MigrationResult(old=audit.old_session, new=audit.new_session, counts={})
+    """`migrate_session` of two distinct sessions whose rows this transaction has locked,
+    `old` and `new` being those rows as read."""
+    _refuse_unless_allowed(old, new, force=force)
+    if dry_run:
+        listed = list_step_rows(_move_steps(old, new, using=using), using=using).moved
+        moved_ids = {key: listed.get(key, []) for key in count_keys()}
+        return MigrationResult(
+            old=old,
+            new=new,
+            counts={key: len(ids) for key, ids in moved_ids.items()},
+            listed_ids=moved_ids,
+            dry_run=True,
+        )
+    now = timezone.now()
+    sessions_before = {"old": _session_state(old), "new": _session_state(new)}
+    audit = SessionMigration(
+        organization_id=new.organization_id,
+        old_session=old,
+        new_session=new,
+        trigger=trigger,
+        actor=actor,
+        forced=force,
+    )
     if connections[using].vendor == "postgresql":
-        result.counts = run_steps_writing_audit(
-            steps,
+        move = _audited_move(old, new, now=now, using=using)
+        _mark_superseded(old, by=new, now=now)
+        result = MigrationResult(old=old, new=new, counts={})
+        result.counts = run_audited_move(
+            move,
             audit,
-            count_keys=keys,
-            fixed_prior_state={"sessions": sessions_prior},
+            fixed_prior_state={"sessions": _sessions_prior(sessions_before, old, new)},
             using=using,
         )
         result.migration = audit if not audit._state.adding else None
-        return result
+    else:
+        steps = [*_move_steps(old, new, using=using), *_supersede_steps(old, by=new, now=now)]
+        _mark_superseded(old, by=new, now=now)
+        result = _run_move_steps(
+            steps, audit, sessions_prior=_sessions_prior(sessions_before, old, new), using=using
+        )
+    if result.migration is not None:
+        logger.info(
+            "Moved references of session %s to %s (%s): %s",
+            old.pk,
+            new.pk,
+            trigger,
+            result.counts,
+        )
+    return result
+
+
+def _sessions_prior(before: dict, old: WhatsAppSession, new: WhatsAppSession) -> dict:
+    """The sessions before the move and as the move leaves them, so an undo can tell whether
+    anything changed them since."""
+    return {
+        role: {**state, "set_updated_at": _iso(session.updated_at)}
+        for (role, state), session in zip(before.items(), (old, new), strict=True)
+    }
+
+
+# What the move statement is compiled for, once per shape; `_audited_move` puts the real
+# sessions' ids and time in their place.
+_OLD_STANDIN = uuid.UUID("00000000-5e55-4000-8000-0000000000a1")
+_NEW_STANDIN = uuid.UUID("00000000-5e55-4000-8000-0000000000b2")
+_NOW_STANDIN = dt.datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=dt.UTC)
+_compiled_moves: dict = {}
+
+
+def _audited_move(
+    old: WhatsAppSession, new: WhatsAppSession, *, now: dt.datetime, using: str
+) -> AuditedMove:
+    """The move of `old` to `new` as one audited statement.
+
+    Django compiles it once per shape of move (whether each session's `superseded_by` changes)
+    and database, with stand-in ids, and again when the declared references change: compiling
+    it took longer than running it. Only the parameters differ between two moves of one shape.
+    """
+    shape = (using, old.superseded_by_id != new.pk, new.superseded_by_id is not None)
+    references = declared_references()
+    if _compiled_moves.get("references") is not references:
+        _compiled_moves.clear()
+        _compiled_moves["references"] = references
+    template = _compiled_moves.get(shape)
+    if template is None:
+        template = _compiled_moves[shape] = _compile_move(*shape)
+    real = {_OLD_STANDIN: old.pk, _NEW_STANDIN: new.pk, _NOW_STANDIN: now}
+    return replace(
+        template,
+        params=[
+            real.get(value, value) if isinstance(value, uuid.UUID | dt.datetime) else value
+            for value in template.params
+        ],
+    )
+
+
+def _compile_move(using: str, supersedes_old: bool, revives_new: bool) -> AuditedMove:
+    old = WhatsAppSession(
+        pk=_OLD_STANDIN, superseded_by_id=None if supersedes_old else _NEW_STANDIN
+    )
+    new = WhatsAppSession(pk=_NEW_STANDIN, superseded_by_id=_OLD_STANDIN if revives_new else None)
+    steps = [
+        *_move_steps(old, new, using=using),
+        *_supersede_steps(old, by=new, now=_NOW_STANDIN),
+    ]
+    move = audited_move_statement(steps, count_keys=count_keys(), using=using)
+    # A stand-in Django wrote into the SQL, or passed in another form, would not be replaced.
+    spelled = [str(_OLD_STANDIN), str(_NEW_STANDIN), _OLD_STANDIN.hex, _NEW_STANDIN.hex]
+    expected = {_OLD_STANDIN, _NEW_STANDIN}
+    if supersedes_old or revives_new:
+        expected.add(_NOW_STANDIN)
+    passed = {p for p in move.params if isinstance(p, uuid.UUID | dt.datetime)}
+    texts = [move.sql, *(p for p in move.params if isinstance(p, str))]
+    if any(spelling in text for text in texts for spelling in spelled) or not expected <= passed:
+        raise RuntimeError("The move statement does not carry its sessions as parameters.")
+    return move
+
+
+def _run_move_steps(
+    steps: list[Step], audit: SessionMigration, *, sessions_prior: dict, using: str
+) -> MigrationResult:
+    """The move's steps one statement each, then its audit when anything moved."""
+    keys = count_keys()
+    result = MigrationResult(old=audit.old_session, new=audit.new_session, counts={})
     recorded = run_steps(steps, using=using)
     result.listed_ids = {key: recorded.moved.get(key, []) for key in keys}
     result.counts = {key: len(ids) for key, ids in result.listed_ids.items()}
@@ -247,6 +338,7 @@ def adopt_predecessors(
 ) -> list[MigrationResult]:
     """Migrate into `session` every disconnected, not yet superseded session of its organization
     with the same phone number: what a reconnect does automatically."""
+    _refuse_unknown_trigger(trigger)
     using = router.db_for_write(WhatsAppSession)
     with transaction.atomic(using=using):
         # Lock the whole phone's sessions at once, in id order, before moving any of them: a
@@ -263,18 +355,22 @@ def adopt_predecessors(
         if not candidates:
             return []
         # Read once the locks are held: an undo that ended while this waited for them is seen.
-        held = set(
-            _standing_undos()
-            .using(using)
-            .filter(new_session__in=[s.pk for s in candidates])
-            .values_list("new_session_id", flat=True)
-        )
+        held = held_among([s.pk for s in candidates], using=using)
         predecessors = sorted(
             (s for s in candidates if s.pk not in held),
             key=lambda s: (s.created_at, str(s.pk)),
         )
+        # Already locked, and refused as a whole: no lock or savepoint of their own per move.
         return [
-            migrate_session(predecessor, current, trigger=trigger, actor=actor, dry_run=dry_run)
+            _migrate_locked(
+                predecessor,
+                current,
+                trigger=trigger,
+                actor=actor,
+                dry_run=dry_run,
+                force=False,
+                using=using,
+            )
             for predecessor in predecessors
         ]
 
@@ -304,6 +400,30 @@ def held_for_staff() -> Exists:
     since: neither the automatic path nor the sweep adopts them, or the next connect of the same
     phone would undo the undo. A filter on `WhatsAppSession`."""
     return Exists(_standing_undos().filter(new_session=OuterRef("pk")))
+
+
+# Stands for the ids `held_among` asks about in its query, compiled once.
+_IDS_STANDIN: list = []
+
+
+def held_among(session_ids: list, *, using: str) -> set:
+    """Those of `session_ids` an undo holds for staff (`held_for_staff`): the same query, which
+    Django compiles once on PostgreSQL, as compiling it took longer than running it."""
+    if connections[using].vendor != "postgresql":
+        held = _standing_undos().using(using).filter(new_session__in=session_ids)
+        return set(held.values_list("new_session_id", flat=True))
+    sql, params = _held_query(using)
+    with connections[using].cursor() as cursor:
+        cursor.execute(sql, [session_ids if p is _IDS_STANDIN else p for p in params])
+        return {row[0] for row in cursor.fetchall()}
+
+
+@cache
+def _held_query(using: str) -> tuple[str, list]:
+    ids = RawSQL("SELECT unnest(%s::uuid[])", (_IDS_STANDIN,))
+    query = _standing_undos().using(using).filter(new_session__in=ids)
+    sql, params = query.values_list("new_session_id").query.get_compiler(using).as_sql()
+    return sql, list(params)
 
 
 def _standing_undos() -> QuerySet[SessionMigration]:

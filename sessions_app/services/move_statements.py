@@ -93,20 +93,18 @@ def _run_step(step: Step, *, using: str) -> list[str]:
     return execute_returning_ids(step.statement, step.rows.model, using=using)
 
 
-def run_steps_writing_audit(
-    steps: list[Step],
-    audit: SessionMigration,
-    *,
-    count_keys: list[str],
-    fixed_prior_state: Mapping[str, object],
-    using: str,
-) -> dict[str, int]:
-    """PostgreSQL: the steps and the audit row in one statement. Returns the counts per key.
+@dataclass(frozen=True)
+class AuditedMove:
+    """A move's steps and its audit row as one statement; the parameters are the steps', the
+    audit's own values follow when it runs."""
 
-    `audit` holds every column but the computed ones; it is written only when something moved,
-    and then left as saved, with `moved_ids` and `prior_state` read from the database when first
-    used. Its `prior_state` is `fixed_prior_state` plus the ids of the steps that go there.
-    """
+    sql: str
+    params: list
+    count_keys: tuple[str, ...]
+
+
+def audited_move_statement(steps: list[Step], *, count_keys: list[str], using: str) -> AuditedMove:
+    """PostgreSQL: the steps and the audit row as one statement, for `run_audited_move`."""
     connection = connections[using]
     qn = connection.ops.quote_name
     ctes: list[str] = []
@@ -136,11 +134,7 @@ def run_steps_writing_audit(
     moved_sql, moved_params = object_of([("moved", key) for key in count_keys])
     prior_targets = sorted({target for target in sources if target[0] == "prior"})
     prior_sql, prior_params = object_of(prior_targets)
-    model_fields = [
-        f for f in SessionMigration._meta.concrete_fields if f.attname not in _COMPUTED_COLUMNS
-    ]
-    values = [f.get_db_prep_save(f.pre_save(audit, True), connection) for f in model_fields]
-    columns = ", ".join([*(qn(f.column) for f in model_fields), *map(qn, _COMPUTED_COLUMNS)])
+    columns = ", ".join([*(qn(f.column) for f in _audit_fields()), *map(qn, _COMPUTED_COLUMNS)])
     table = qn(SessionMigration._meta.db_table)
     sql = f"""
         WITH {", ".join(ctes)}{"," if ctes else ""}
@@ -155,16 +149,34 @@ def run_steps_writing_audit(
         ),
         written AS (
             INSERT INTO {table} ({columns})
-            SELECT {", ".join(["%s"] * len(values))}, counts, moved_ids, prior_state
+            SELECT {", ".join(["%s"] * len(_audit_fields()))}, counts, moved_ids, prior_state
               FROM counted
              WHERE EXISTS (SELECT 1 FROM jsonb_each_text(counts) AS c WHERE c.value <> '0')
             RETURNING 1
         )
         SELECT counts::text, (SELECT count(*) FROM written) FROM counted
     """
-    params += [*moved_params, *prior_params, _json(connection, fixed_prior_state), *values]
+    return AuditedMove(sql.strip(), [*params, *moved_params, *prior_params], tuple(count_keys))
+
+
+def run_audited_move(
+    move: AuditedMove,
+    audit: SessionMigration,
+    *,
+    fixed_prior_state: Mapping[str, object],
+    using: str,
+) -> dict[str, int]:
+    """Run `move`, writing `audit` when something moved. Returns the counts per key.
+
+    `audit` holds every column but the computed ones; it is written only when something moved,
+    and then left as saved, with `moved_ids` and `prior_state` read from the database when first
+    used. Its `prior_state` is `fixed_prior_state` plus the ids of the steps that go there.
+    """
+    connection = connections[using]
+    values = [f.get_db_prep_save(f.pre_save(audit, True), connection) for f in _audit_fields()]
+    params = [*move.params, _json(connection, fixed_prior_state), *values]
     with connection.cursor() as cursor:
-        cursor.execute(sql.strip(), params)
+        cursor.execute(move.sql, params)
         counts_text, written = cursor.fetchone()
     counts = json.loads(counts_text)
     if written:
@@ -173,7 +185,12 @@ def run_steps_writing_audit(
         # Deferred: loaded from the row the first time they are read.
         for name in ("moved_ids", "prior_state"):
             audit.__dict__.pop(name, None)
-    return {key: counts.get(key, 0) for key in count_keys}
+    return {key: counts.get(key, 0) for key in move.count_keys}
+
+
+def _audit_fields() -> list:
+    """The audit's columns a move writes as given: all but the computed ones."""
+    return [f for f in SessionMigration._meta.concrete_fields if f.attname not in _COMPUTED_COLUMNS]
 
 
 def _step_statement(step: Step, *, using: str) -> tuple[str, list] | None:
