@@ -240,12 +240,17 @@ def _audited_move(
     if template is None:
         template = _compiled_moves[shape] = _compile_move(*shape)
     real = {_OLD_STANDIN: old.pk, _NEW_STANDIN: new.pk, _NOW_STANDIN: now}
+
+    def given(params: list) -> list:
+        return [
+            real.get(value, value) if isinstance(value, uuid.UUID | dt.datetime) else value
+            for value in params
+        ]
+
     return replace(
         template,
-        params=[
-            real.get(value, value) if isinstance(value, uuid.UUID | dt.datetime) else value
-            for value in template.params
-        ],
+        before_audit=given(template.before_audit),
+        after_audit=given(template.after_audit),
     )
 
 
@@ -264,8 +269,9 @@ def _compile_move(using: str, supersedes_old: bool, revives_new: bool) -> Audite
     expected = {_OLD_STANDIN, _NEW_STANDIN}
     if supersedes_old or revives_new:
         expected.add(_NOW_STANDIN)
-    passed = {p for p in move.params if isinstance(p, uuid.UUID | dt.datetime)}
-    texts = [move.sql, *(p for p in move.params if isinstance(p, str))]
+    params = [*move.before_audit, *move.after_audit]
+    passed = {p for p in params if isinstance(p, uuid.UUID | dt.datetime)}
+    texts = [move.sql, *(p for p in params if isinstance(p, str))]
     if any(spelling in text for text in texts for spelling in spelled) or not expected <= passed:
         raise RuntimeError("The move statement does not carry its sessions as parameters.")
     return move

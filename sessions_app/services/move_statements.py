@@ -28,7 +28,6 @@ from sessions_app.models import SessionMigration
 from sessions_app.update_sql import (
     execute_returning_ids,
     ids_as_text,
-    returning_ids,
     select_ids_statement,
     update_returning_ids,
     update_statement,
@@ -95,11 +94,13 @@ def _run_step(step: Step, *, using: str) -> list[str]:
 
 @dataclass(frozen=True)
 class AuditedMove:
-    """A move's steps and its audit row as one statement; the parameters are the steps', the
-    audit's own values follow when it runs."""
+    """A move's steps and its audit row as one statement. Its parameters are the steps'
+    (`before_audit`), then the audit's own values, given when it runs, then the audit's keys
+    (`after_audit`) and its fixed `prior_state`, given when it runs."""
 
     sql: str
-    params: list
+    before_audit: list
+    after_audit: list
     count_keys: tuple[str, ...]
 
 
@@ -124,7 +125,7 @@ def audited_move_statement(steps: list[Step], *, count_keys: list[str], using: s
         names = sources.get(target)
         if not names:
             return "'[]'::jsonb"
-        union = " UNION ALL ".join(f"SELECT id FROM {name}" for name in names)
+        union = " UNION ALL ".join(f"SELECT id::text AS id FROM {name}" for name in names)
         return f"(SELECT coalesce(jsonb_agg(id), '[]'::jsonb) FROM ({union}) AS ids)"
 
     def object_of(targets: list[Target]) -> tuple[str, list]:
@@ -136,27 +137,28 @@ def audited_move_statement(steps: list[Step], *, count_keys: list[str], using: s
     prior_sql, prior_params = object_of(prior_targets)
     columns = ", ".join([*(qn(f.column) for f in _audit_fields()), *map(qn, _COMPUTED_COLUMNS)])
     table = qn(SessionMigration._meta.db_table)
+    # The audit's JSON goes straight from the steps into the row: `OFFSET 0` keeps PostgreSQL
+    # from building it once per reference, and no CTE holds it, which would copy megabytes of
+    # a big move to a temporary file and back.
     sql = f"""
-        WITH {", ".join(ctes)}{"," if ctes else ""}
-        moved AS MATERIALIZED (
-            SELECT {moved_sql} AS moved_ids, {prior_sql} || %s::jsonb AS prior_state
-        ),
-        counted AS (
-            SELECT moved_ids, prior_state,
-                   (SELECT jsonb_object_agg(key, jsonb_array_length(value))
-                      FROM jsonb_each(moved_ids)) AS counts
-              FROM moved
-        ),
-        written AS (
-            INSERT INTO {table} ({columns})
-            SELECT {", ".join(["%s"] * len(_audit_fields()))}, counts, moved_ids, prior_state
-              FROM counted
-             WHERE EXISTS (SELECT 1 FROM jsonb_each_text(counts) AS c WHERE c.value <> '0')
-            RETURNING 1
-        )
-        SELECT counts::text, (SELECT count(*) FROM written) FROM counted
+        {"WITH " + ", ".join(ctes) if ctes else ""}
+        INSERT INTO {table} ({columns})
+        SELECT {", ".join(["%s"] * len(_audit_fields()))}, counted.counts, moved.moved_ids,
+               moved.prior_state
+          FROM (SELECT {moved_sql} AS moved_ids, {prior_sql} || %s::jsonb AS prior_state
+                OFFSET 0) AS moved
+         CROSS JOIN LATERAL (
+               SELECT jsonb_object_agg(key, jsonb_array_length(value))
+                 FROM jsonb_each(moved.moved_ids)) AS counted(counts)
+         WHERE EXISTS (SELECT 1 FROM jsonb_each_text(counted.counts) AS c WHERE c.value <> '0')
+        RETURNING {qn("counts")}::text
     """
-    return AuditedMove(sql.strip(), [*params, *moved_params, *prior_params], tuple(count_keys))
+    return AuditedMove(
+        sql.strip(),
+        before_audit=params,
+        after_audit=[*moved_params, *prior_params],
+        count_keys=tuple(count_keys),
+    )
 
 
 def run_audited_move(
@@ -174,17 +176,23 @@ def run_audited_move(
     """
     connection = connections[using]
     values = [f.get_db_prep_save(f.pre_save(audit, True), connection) for f in _audit_fields()]
-    params = [*move.params, _json(connection, fixed_prior_state), *values]
+    params = [
+        *move.before_audit,
+        *values,
+        *move.after_audit,
+        _json(connection, fixed_prior_state),
+    ]
     with connection.cursor() as cursor:
         cursor.execute(move.sql, params)
-        counts_text, written = cursor.fetchone()
-    counts = json.loads(counts_text)
-    if written:
-        audit.counts = counts
-        audit._state.adding, audit._state.db = False, using
-        # Deferred: loaded from the row the first time they are read.
-        for name in ("moved_ids", "prior_state"):
-            audit.__dict__.pop(name, None)
+        written = cursor.fetchone()
+    if written is None:
+        return dict.fromkeys(move.count_keys, 0)  # nothing moved, so nothing was written
+    counts = json.loads(written[0])
+    audit.counts = counts
+    audit._state.adding, audit._state.db = False, using
+    # Deferred: loaded from the row the first time they are read.
+    for name in ("moved_ids", "prior_state"):
+        audit.__dict__.pop(name, None)
     return {key: counts.get(key, 0) for key in move.count_keys}
 
 
@@ -194,17 +202,22 @@ def _audit_fields() -> list:
 
 
 def _step_statement(step: Step, *, using: str) -> tuple[str, list] | None:
-    """The step as a CTE body whose rows are the ids it changed (or lists), as text, `id`."""
+    """The step as a CTE body whose rows are the ids it changed (or lists), `id`.
+
+    The ids stay in their own type until they are aggregated: a big move's are held between
+    the two, and a UUID takes less than half the room of its text, which kept them in memory
+    where text went to a temporary file."""
     if step.values is None and step.statement is None:
         select = select_ids_statement(step.rows.using(using), using=using)
         if select is None:
             return None
-        return f"SELECT listed.pk::text AS id FROM ({select[0]}) AS listed(pk)", select[1]
+        return f"SELECT listed.pk AS id FROM ({select[0]}) AS listed(pk)", select[1]
     statement = step.statement or update_statement(step.rows, dict(step.values), using=using)
     if statement is None:
         return None
-    returning = returning_ids(connections[using], step.rows.model)
-    return f"{statement[0]} RETURNING {returning} AS id", statement[1]
+    qn = connections[using].ops.quote_name
+    meta = step.rows.model._meta
+    return f"{statement[0]} RETURNING {qn(meta.db_table)}.{qn(meta.pk.column)} AS id", statement[1]
 
 
 def _json(connection, value: Mapping[str, object]) -> object:
