@@ -70,6 +70,17 @@ class TestOneMove:
         assert (migration["old"], migration["new"]) == (str(old.pk), str(new.pk))
         assert set(migration["counts"]) == set(COUNT_KEYS)
         assert migration["counts"]["webinars"] == len(held.webinars)
+        assert migration["migration"] == str(SessionMigration.objects.get().pk)
+
+    def test_the_json_names_the_audit_entry_that_undo_takes(self):
+        old, new = new_then_old()
+        held = give_references(old)
+        out, _ = run(old.pk, new.pk, "--json")
+
+        undone, _ = run("--undo", json.loads(out)["migrations"][0]["migration"], "--json")
+
+        assert json.loads(undone)["counts"]["workshops"] == len(held.workshops)
+        assert Workshop.objects.filter(whatsapp_session=old).count() == len(held.workshops)
 
     def test_dry_run_reports_and_changes_nothing(self):
         old, new = new_then_old()
@@ -82,6 +93,7 @@ class TestOneMove:
         document = json.loads(out)
         assert document["dry_run"] is True
         assert document["migrations"][0]["counts"]["workshops"] == len(held.workshops)
+        assert document["migrations"][0]["migration"] is None
         human, _ = run(old.pk, new.pk, "--dry-run")
         assert human.startswith(f"Would move {old.pk} → {new.pk}")
         assert database_snapshot() == before
@@ -103,7 +115,9 @@ class TestOneMove:
 
         out, _ = run(old.pk, new.pk, "--json")
 
-        assert set(json.loads(out)["migrations"][0]["counts"].values()) == {0}
+        [again] = json.loads(out)["migrations"]
+        assert set(again["counts"].values()) == {0}
+        assert again["migration"] is None
         assert SessionMigration.objects.count() == 1
 
 
@@ -315,7 +329,12 @@ class TestTheSweep:
         assert database_snapshot() == before
         assert json.loads(preview)["dry_run"] is True
         done, _ = run("--auto", "--json")
-        assert json.loads(done)["migrations"] == json.loads(preview)["migrations"]
+        [moved] = json.loads(done)["migrations"]
+        assert moved.pop("migration") == str(SessionMigration.objects.get().pk)
+        assert [moved] == [
+            {key: value for key, value in m.items() if key != "migration"}
+            for m in json.loads(preview)["migrations"]
+        ]
         again, _ = run("--auto")
         assert again.strip() == "Nothing to move."
 

@@ -181,7 +181,15 @@ def _as_json(results: list[MigrationResult], *, dry_run: bool) -> str:
         {
             "dry_run": dry_run,
             "migrations": [
-                {"old": str(r.old.pk), "new": str(r.new.pk), "counts": r.counts} for r in results
+                {
+                    "old": str(r.old.pk),
+                    "new": str(r.new.pk),
+                    "counts": r.counts,
+                    # The audit entry, which `--undo` takes; none on a dry run or when nothing
+                    # moved.
+                    "migration": str(r.migration.pk) if r.migration is not None else None,
+                }
+                for r in results
             ],
         }
     )
