@@ -66,6 +66,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     settings_dict.setdefault("OPTIONS", {})["options"] = f"-c lock_timeout={MUTANT_LOCK_TIMEOUT}"
 
 
+@pytest.fixture(autouse=True)
+def _default_language_afterwards():
+    """A request in Portuguese leaves Portuguese active in the thread (the locale middleware
+    activates a request's language and nothing undoes it in the test client): each test starts
+    from the default language, whatever ran before it."""
+    yield
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 @pytest.fixture
 def postgres_only():
     """Skip where the behaviour under test only exists on PostgreSQL (never under CI=true)."""
