@@ -29,6 +29,25 @@ from tests.migration_helpers import (
 pytestmark = pytest.mark.django_db
 
 
+def declare_no_campaign_status_active(redeclare) -> None:
+    """Campaigns declared to move in no status: a rule whose rows Django knows to be none."""
+    from scheduling import references as scheduling_references
+    from sessions_app.references import Move, Reference
+
+    redeclare(
+        scheduling_references,
+        [
+            Reference(
+                "scheduling.NotificationCampaign.session",
+                Move("campaigns", "Active campaigns", where={"status__in": []}),
+            )
+            if ref.label == "scheduling.NotificationCampaign.session"
+            else ref
+            for ref in scheduling_references.REFERENCES
+        ],
+    )
+
+
 def migrate(old, new, **kwargs) -> MigrationResult:
     kwargs.setdefault("trigger", SessionMigration.Trigger.COMMAND)
     return migrate_session(old, new, **kwargs)
@@ -113,21 +132,7 @@ class TestWhatMoves:
     def test_a_rule_that_can_match_nothing_moves_nothing_and_the_others_still_move(self, redeclare):
         """An app may declare a rule whose rows Django knows to be none (no campaign status
         active, say): its key counts 0 and every other rule still moves its rows."""
-        from scheduling import references as scheduling_references
-        from sessions_app.references import Move, Reference
-
-        redeclare(
-            scheduling_references,
-            [
-                Reference(
-                    "scheduling.NotificationCampaign.session",
-                    Move("campaigns", "Active campaigns", where={"status__in": []}),
-                )
-                if ref.label == "scheduling.NotificationCampaign.session"
-                else ref
-                for ref in scheduling_references.REFERENCES
-            ],
-        )
+        declare_no_campaign_status_active(redeclare)
         old, new = new_then_old()
         held = give_references(old, count=2)
 
@@ -142,24 +147,10 @@ class TestWhatMoves:
 
     def test_a_rule_declared_anew_applies_from_the_next_move(self, redeclare):
         """The move statement is compiled once: a changed declaration compiles it again."""
-        from scheduling import references as scheduling_references
-        from sessions_app.references import Move, Reference
-
         first_old, first_new = new_then_old(phone="+5511911112222")
         give_references(first_old)
         assert migrate(first_old, first_new).counts["campaigns"] > 0
-        redeclare(
-            scheduling_references,
-            [
-                Reference(
-                    "scheduling.NotificationCampaign.session",
-                    Move("campaigns", "Active campaigns", where={"status__in": []}),
-                )
-                if ref.label == "scheduling.NotificationCampaign.session"
-                else ref
-                for ref in scheduling_references.REFERENCES
-            ],
-        )
+        declare_no_campaign_status_active(redeclare)
         old, new = new_then_old()
         held = give_references(old)
 
@@ -591,3 +582,30 @@ def test_adopting_reads_the_session_from_the_database_not_the_callers_copy():
 
     assert result.counts["workshops"] == len(held.workshops)
     assert adopt_predecessors(stale_copy, trigger="admin") == []
+
+
+def test_a_copy_made_before_the_phone_was_known_adopts_by_the_phone_in_the_database():
+    """A copy read while the session was still pairing has no phone: the lock reads the phone
+    the database holds, with the session's status, in the same statement."""
+    old, new = new_then_old(new_status=Status.CONNECTING)
+    WhatsAppSession.objects.filter(pk=new.pk).update(phone_number=None)
+    held = give_references(old)
+    copy_without_phone = WhatsAppSession.objects.get(pk=new.pk)
+    WhatsAppSession.objects.filter(pk=new.pk).update(status=Status.CONNECTED, phone_number=PHONE)
+
+    [result] = adopt_predecessors(copy_without_phone, trigger="admin")
+
+    assert (result.old.pk, result.new.pk) == (old.pk, new.pk)
+    assert result.counts["workshops"] == len(held.workshops)
+
+
+def test_a_copy_without_a_phone_adopts_nothing_while_its_session_is_not_connected():
+    old, new = new_then_old(new_status=Status.CONNECTING)
+    give_references(old)
+    WhatsAppSession.objects.filter(pk=new.pk).update(phone_number=None)
+    copy_without_phone = WhatsAppSession.objects.get(pk=new.pk)
+    WhatsAppSession.objects.filter(pk=new.pk).update(phone_number=PHONE)
+    before = database_snapshot()
+
+    assert adopt_predecessors(copy_without_phone, trigger="admin") == []
+    assert database_snapshot() == before
