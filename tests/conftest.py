@@ -67,6 +67,17 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 
 @pytest.fixture(autouse=True)
+def _statements_compiled_afresh():
+    """Each test compiles the statements the migration service compiles once per process, as a
+    process of its own would: a test's result never depends on which tests ran before it, and
+    mutation testing, which picks the tests to run by the code they reach, sees every test that
+    reaches the compiling."""
+    from sessions_app.services.migration import forget_compiled_statements
+
+    forget_compiled_statements()
+
+
+@pytest.fixture(autouse=True)
 def _default_language_afterwards():
     """A request in Portuguese leaves Portuguese active in the thread (the locale middleware
     activates a request's language and nothing undoes it in the test client): each test starts

@@ -254,6 +254,13 @@ def _audited_move(
     )
 
 
+def forget_compiled_statements() -> None:
+    """Drop the statements compiled once (the moves, the read of the undos that hold a
+    session): the next use compiles them again, as in a new process."""
+    _compiled_moves.clear()
+    _held_query.cache_clear()
+
+
 def _compile_move(using: str, supersedes_old: bool, revives_new: bool) -> AuditedMove:
     old = WhatsAppSession(
         pk=_OLD_STANDIN, superseded_by_id=None if supersedes_old else _NEW_STANDIN
