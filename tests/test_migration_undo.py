@@ -9,6 +9,7 @@ from scheduling.models import NotificationCampaign, ScheduledWhatsAppMessage, Wo
 from sessions_app.models import Organization, SessionMigration, WhatsAppGroup, WhatsAppSession
 from sessions_app.services.migration import (
     SessionMigrationError,
+    adopt_predecessors,
     held_for_staff,
     migrate_session,
     sweep_references,
@@ -227,6 +228,16 @@ class TestTheOldSessionIsHeldForStaff:
             )
         ) == {old.pk}
         assert SessionMigration.objects.filter(old_session=old).count() == 1  # the original
+
+    def test_adopting_into_the_session_it_came_back_from_passes_it_over(self):
+        """What the admin's adopt action and a connect call: the held session is waiting on
+        the phone, but is no predecessor to adopt."""
+        old, new, held = merging_scene()
+        undo_migration(migrate_session(old, new, trigger="command").migration, actor=None)
+
+        assert adopt_predecessors(new, trigger="admin") == []
+        assert Workshop.objects.filter(whatsapp_session=old).count() == len(held.workshops)
+        assert is_held(old)
 
     def test_until_staff_move_it_by_hand(self):
         old, new, _ = merging_scene()
