@@ -177,23 +177,23 @@ def _migrate_locked(
         actor=actor,
         forced=force,
     )
+    # Built from the sessions as read, before the copies follow the move: on PostgreSQL one
+    # statement, elsewhere one statement per step.
     if connections[using].vendor == "postgresql":
-        move = _audited_move(old, new, now=now, using=using)
-        _mark_superseded(old, by=new, now=now)
+        move, steps = _audited_move(old, new, now=now, using=using), []
+    else:
+        move = None
+        steps = [*_move_steps(old, new, using=using), *_supersede_steps(old, by=new, now=now)]
+    _mark_superseded(old, by=new, now=now)
+    sessions_prior = _sessions_prior(sessions_before, old, new)
+    if move is not None:
         result = MigrationResult(old=old, new=new, counts={})
         result.counts = run_audited_move(
-            move,
-            audit,
-            fixed_prior_state={"sessions": _sessions_prior(sessions_before, old, new)},
-            using=using,
+            move, audit, fixed_prior_state={"sessions": sessions_prior}, using=using
         )
         result.migration = audit if not audit._state.adding else None
     else:
-        steps = [*_move_steps(old, new, using=using), *_supersede_steps(old, by=new, now=now)]
-        _mark_superseded(old, by=new, now=now)
-        result = _run_move_steps(
-            steps, audit, sessions_prior=_sessions_prior(sessions_before, old, new), using=using
-        )
+        result = _run_move_steps(steps, audit, sessions_prior=sessions_prior, using=using)
     if result.migration is not None:
         logger.info(
             "Moved references of session %s to %s (%s): %s",
