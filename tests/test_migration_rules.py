@@ -1,5 +1,8 @@
 """Moving references from an old session to a newer one: every rule of the specification."""
 
+import datetime as dt
+import uuid
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -582,6 +585,37 @@ def test_adopting_reads_the_session_from_the_database_not_the_callers_copy():
 
     assert result.counts["workshops"] == len(held.workshops)
     assert adopt_predecessors(stale_copy, trigger="admin") == []
+
+
+def test_a_session_not_connected_adopts_nothing_and_refuses_nothing():
+    old, new = new_then_old(new_status=Status.CONNECTING)
+    give_references(old)
+    before = database_snapshot()
+
+    assert adopt_predecessors(new, trigger="admin") == []
+    assert database_snapshot() == before
+
+
+def test_two_sessions_waiting_on_the_phone_are_adopted_oldest_first():
+    first, new = new_then_old()
+    # Made later, but first in id order, which the sessions are locked in.
+    second = factories.WhatsAppSessionFactory(
+        id=uuid.UUID("00000000-0000-4000-8000-000000000001"),
+        organization=new.organization,
+        phone_number=PHONE,
+        status=Status.DISCONNECTED,
+    )
+    WhatsAppSession.objects.filter(pk=first.pk).update(created_at=second.created_at)
+    WhatsAppSession.objects.filter(pk=second.pk).update(
+        created_at=second.created_at + dt.timedelta(minutes=1)
+    )
+    give_references(first)
+    give_references(second)
+
+    results = adopt_predecessors(new, trigger="admin")
+
+    assert [(r.old.pk, r.new.pk) for r in results] == [(first.pk, new.pk), (second.pk, new.pk)]
+    assert not Workshop.objects.exclude(whatsapp_session=new).exists()
 
 
 def test_a_copy_made_before_the_phone_was_known_adopts_by_the_phone_in_the_database():
