@@ -615,6 +615,7 @@ def test_two_sessions_waiting_on_the_phone_are_adopted_oldest_first():
     results = adopt_predecessors(new, trigger="admin")
 
     assert [(r.old.pk, r.new.pk) for r in results] == [(first.pk, new.pk), (second.pk, new.pk)]
+    assert [r.migration.forced for r in results] == [False, False]
     assert not Workshop.objects.exclude(whatsapp_session=new).exists()
 
 
