@@ -81,10 +81,15 @@ def where_sql(rows: QuerySet, *, using: str) -> tuple[str, list]:
     return sql, list(params)
 
 
+def qualified_pk(connection, model: type[Model]) -> str:
+    """`model`'s primary key column, quoted and qualified with its table's name."""
+    qn = connection.ops.quote_name
+    return f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+
+
 def returning_ids(connection, model: type[Model]) -> str:
     """What a `RETURNING` clause selects: `table`'s primary key, as text on PostgreSQL."""
-    qn = connection.ops.quote_name
-    column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    column = qualified_pk(connection, model)
     # PostgreSQL prints its ids as the audit stores them: cheaper than building objects to print.
     return f"{column}::text" if connection.vendor == "postgresql" else column
 

@@ -48,6 +48,7 @@ from sessions_app.services.move_statements import (
 from sessions_app.update_sql import (
     execute_returning_ids,
     ids_as_text,
+    qualified_pk,
     update_returning_ids,
     where_sql,
 )
@@ -918,8 +919,7 @@ def _among(plan: _Plan, model, ids) -> Q | RawSQL:
     connection = connections[plan.using]
     if connection.vendor != "postgresql" or not ids:
         return Q(pk__in=ids)
-    qn = connection.ops.quote_name
-    column = f"{qn(model._meta.db_table)}.{qn(model._meta.pk.column)}"
+    column = qualified_pk(connection, model)
     return RawSQL(f"{column} = ANY(%s::uuid[])", (ids,), output_field=BooleanField())
 
 

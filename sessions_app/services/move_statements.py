@@ -28,6 +28,7 @@ from sessions_app.models import SessionMigration
 from sessions_app.update_sql import (
     execute_returning_ids,
     ids_as_text,
+    qualified_pk,
     select_ids_statement,
     update_returning_ids,
     update_statement,
@@ -135,7 +136,8 @@ def audited_move_statement(steps: list[Step], *, count_keys: list[str], using: s
     moved_sql, moved_params = object_of([("moved", key) for key in count_keys])
     prior_targets = sorted({target for target in sources if target[0] == "prior"})
     prior_sql, prior_params = object_of(prior_targets)
-    columns = ", ".join([*(qn(f.column) for f in _audit_fields()), *map(qn, _COMPUTED_COLUMNS)])
+    fields = _audit_fields()
+    columns = ", ".join([*(qn(f.column) for f in fields), *map(qn, _COMPUTED_COLUMNS)])
     table = qn(SessionMigration._meta.db_table)
     # The audit's JSON goes straight from the steps into the row: `OFFSET 0` keeps PostgreSQL
     # from building it once per reference, and no CTE holds it, which would copy megabytes of
@@ -143,7 +145,7 @@ def audited_move_statement(steps: list[Step], *, count_keys: list[str], using: s
     sql = f"""
         {"WITH " + ", ".join(ctes) if ctes else ""}
         INSERT INTO {table} ({columns})
-        SELECT {", ".join(["%s"] * len(_audit_fields()))}, counted.counts, moved.moved_ids,
+        SELECT {", ".join(["%s"] * len(fields))}, counted.counts, moved.moved_ids,
                moved.prior_state
           FROM (SELECT {moved_sql} AS moved_ids, {prior_sql} || %s::jsonb AS prior_state
                 OFFSET 0) AS moved
@@ -220,9 +222,8 @@ def _step_statement(step: Step, *, using: str) -> tuple[str, list] | None:
     statement = step.statement or update_statement(step.rows, dict(step.values), using=using)
     if statement is None:
         return None
-    qn = connections[using].ops.quote_name
-    meta = step.rows.model._meta
-    return f"{statement[0]} RETURNING {qn(meta.db_table)}.{qn(meta.pk.column)} AS id", statement[1]
+    returning = qualified_pk(connections[using], step.rows.model)
+    return f"{statement[0]} RETURNING {returning} AS id", statement[1]
 
 
 def _json(connection, value: Mapping[str, object]) -> object:
