@@ -67,6 +67,27 @@ def named_session(name, **kwargs):
     return factories.WhatsAppSessionFactory(session_data={"session_name": name}, **kwargs)
 
 
+def connected_with_a_workshop():
+    """A connected session of PHONE, "aurora-1", holding a workshop."""
+    session = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
+    workshop = factories.WorkshopFactory(
+        organization=session.organization, whatsapp_session=session
+    )
+    return session, workshop
+
+
+def connected_on_the_phone_of(session, name, *, at, **kwargs):
+    """Another session of `session`'s organization and phone, connected at `at`."""
+    return named_session(
+        name,
+        organization=session.organization,
+        phone_number=session.phone_number,
+        status=Status.CONNECTED,
+        connected_at=at,
+        **kwargs,
+    )
+
+
 class TestOneLiveSessionPerGatewayName:
     def test_the_database_refuses_a_second_live_session_of_a_name(self):
         theirs = named_session("aurora-main", phone_number=PHONE, status=Status.CONNECTED)
@@ -248,8 +269,7 @@ class TestReportsApplyInOrderAndOnce:
         assert session.status == Status.CONNECTED
 
     def test_a_late_disconnect_of_the_old_session_still_hands_its_references_over(self, client):
-        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
-        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        old, workshop = connected_with_a_workshop()
         new = named_session("aurora-2", organization=old.organization)
 
         post(client, waha_event("aurora-2", "WORKING", me=me(PHONE), at=T0 + dt.timedelta(1)))
@@ -266,8 +286,7 @@ class TestReportsApplyInOrderAndOnce:
         """The same phone is connected in another organization, more recently; and a newer
         session of the phone is still pairing here. Neither takes the rows: the connected
         session of the old one's own organization does."""
-        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
-        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
+        old, workshop = connected_with_a_workshop()
         new = named_session("aurora-2", organization=old.organization)
         post(client, waha_event("aurora-2", "WORKING", me=me(PHONE), at=T0))
         elsewhere = named_session(
@@ -288,18 +307,10 @@ class TestReportsApplyInOrderAndOnce:
         assert pairing.status == Status.CONNECTING
 
     def test_a_late_disconnect_skips_a_connected_session_that_was_superseded(self, client):
-        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
-        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
-        connected = {"status": Status.CONNECTED, "phone_number": PHONE}
-        live = named_session(
-            "aurora-2", organization=old.organization, connected_at=T0, **connected
-        )
-        named_session(
-            "aurora-3",
-            organization=old.organization,
-            connected_at=T0 + dt.timedelta(minutes=5),
-            superseded_by=live,
-            **connected,
+        old, workshop = connected_with_a_workshop()
+        live = connected_on_the_phone_of(old, "aurora-2", at=T0)
+        connected_on_the_phone_of(
+            old, "aurora-3", at=T0 + dt.timedelta(minutes=5), superseded_by=live
         )
 
         post(client, waha_event("aurora-1", "STOPPED", at=T0))
@@ -310,10 +321,7 @@ class TestReportsApplyInOrderAndOnce:
     def test_a_disconnect_with_no_other_session_of_the_phone_hands_over_nothing(
         self, client, caplog
     ):
-        session = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
-        workshop = factories.WorkshopFactory(
-            organization=session.organization, whatsapp_session=session
-        )
+        session, workshop = connected_with_a_workshop()
 
         response = post(client, waha_event("aurora-1", "STOPPED", at=T0))
 
@@ -323,18 +331,9 @@ class TestReportsApplyInOrderAndOnce:
         assert "failed" not in caplog.text
 
     def test_a_late_disconnect_hands_over_to_the_session_that_connected_last(self, client):
-        old = named_session("aurora-1", phone_number=PHONE, status=Status.CONNECTED)
-        workshop = factories.WorkshopFactory(organization=old.organization, whatsapp_session=old)
-        connected = {"status": Status.CONNECTED, "phone_number": PHONE}
-        first = named_session(
-            "aurora-3", organization=old.organization, connected_at=T0, **connected
-        )
-        last = named_session(
-            "aurora-2",
-            organization=old.organization,
-            connected_at=T0 + dt.timedelta(minutes=5),
-            **connected,
-        )
+        old, workshop = connected_with_a_workshop()
+        first = connected_on_the_phone_of(old, "aurora-3", at=T0)
+        last = connected_on_the_phone_of(old, "aurora-2", at=T0 + dt.timedelta(minutes=5))
         # Created before `first`, connected after it.
         WhatsAppSession.objects.filter(pk=last.pk).update(
             created_at=first.created_at - dt.timedelta(minutes=1)
