@@ -156,7 +156,6 @@ def test_out_of_order_and_repeated_reports_end_as_the_in_order_sequence(client, 
     @settings(
         max_examples=EXAMPLES,
         deadline=None,
-        derandomize=False,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
     )
     @given(worlds())

@@ -26,7 +26,6 @@ EXAMPLES = 50
 PROPERTY_SETTINGS = settings(
     max_examples=EXAMPLES,
     deadline=None,
-    derandomize=False,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
