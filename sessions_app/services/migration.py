@@ -220,7 +220,17 @@ def _sessions_prior(before: dict, old: WhatsAppSession, new: WhatsAppSession) ->
 _OLD_STANDIN = uuid.UUID("00000000-5e55-4000-8000-0000000000a1")
 _NEW_STANDIN = uuid.UUID("00000000-5e55-4000-8000-0000000000b2")
 _NOW_STANDIN = dt.datetime(1901, 2, 3, 4, 5, 6, 789012, tzinfo=dt.UTC)
-_compiled_moves: dict = {}
+
+
+@dataclass
+class _CompiledMoves:
+    """The move statements compiled from one set of declared references, by shape."""
+
+    references: object = None
+    by_shape: dict[tuple, AuditedMove] = field(default_factory=dict)
+
+
+_compiled_moves = _CompiledMoves()
 
 
 def _audited_move(
@@ -234,12 +244,11 @@ def _audited_move(
     """
     shape = (using, old.superseded_by_id != new.pk, new.superseded_by_id is not None)
     references = declared_references()
-    if _compiled_moves.get("references") is not references:
-        _compiled_moves.clear()
-        _compiled_moves["references"] = references
-    template = _compiled_moves.get(shape)
+    if _compiled_moves.references is not references:
+        _compiled_moves.references, _compiled_moves.by_shape = references, {}
+    template = _compiled_moves.by_shape.get(shape)
     if template is None:
-        template = _compiled_moves[shape] = _compile_move(*shape)
+        template = _compiled_moves.by_shape[shape] = _compile_move(*shape)
     real = {_OLD_STANDIN: old.pk, _NEW_STANDIN: new.pk, _NOW_STANDIN: now}
 
     def given(params: list) -> list:
@@ -258,7 +267,7 @@ def _audited_move(
 def forget_compiled_statements() -> None:
     """Drop the statements compiled once (the moves, the read of the undos that hold a
     session): the next use compiles them again, as in a new process."""
-    _compiled_moves.clear()
+    _compiled_moves.references, _compiled_moves.by_shape = None, {}
     _held_query.cache_clear()
 
 
