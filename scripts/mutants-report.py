@@ -56,6 +56,15 @@ def main() -> None:
         f"Survivors: {len(survivors) - len(unjudged)} judged in {JUDGED}, "
         f"{len(unjudged)} not (shown above)"
     )
+    # A judged line outlives its mutant when a test starts killing it, or when the function
+    # changed and mutmut numbers its mutants anew: such a line can go.
+    status_of = {name: status for _source, name, status in mutants}
+    no_longer = sorted(n for n in judged if n in status_of and status_of[n] != "survived")
+    not_run = sorted(n for n in judged if n not in status_of)
+    if no_longer:
+        print(f"Judged in {JUDGED} but not surviving now: {', '.join(no_longer)}")
+    if not_run:
+        print(f"Judged in {JUDGED} but not in this run: {len(not_run)}")
     for _source, name, status in mutants:
         if status not in ("killed", "survived"):
             print(f"  {status}: {name}")

@@ -132,6 +132,30 @@ class TestWhatMoves:
         assert old.status == Status.DISCONNECTED
         assert session_reference_counts(old) == dict.fromkeys(session_reference_counts(old), 0)
 
+    def test_the_sessions_given_show_the_move_so_saving_them_later_keeps_it(self):
+        old, new = new_then_old()
+        give_references(old)
+        # `new` had been superseded before it connected again: the move makes it live.
+        earlier = factories.WhatsAppSessionFactory(organization=old.organization)
+        WhatsAppSession.objects.filter(pk=new.pk).update(superseded_by=earlier)
+        new.refresh_from_db()
+
+        preview = migrate(old, new, dry_run=True)
+
+        assert (old.superseded_by, new.superseded_by) == (None, earlier)
+        assert preview.moved_anything
+
+        migrate(old, new)
+
+        assert (old.superseded_by, new.superseded_by) == (new, None)
+        old.save()
+        new.save()
+        assert set(
+            WhatsAppSession.objects.filter(pk__in=[old.pk, new.pk]).values_list(
+                "pk", "superseded_by"
+            )
+        ) == {(old.pk, new.pk), (new.pk, None)}
+
     def test_a_rule_that_can_match_nothing_moves_nothing_and_the_others_still_move(self, redeclare):
         """An app may declare a rule whose rows Django knows to be none (no campaign status
         active, say): its key counts 0 and every other rule still moves its rows."""
@@ -312,6 +336,16 @@ class TestRefusals:
         for (moved, into), reason in refusals.items():
             with pytest.raises(SessionMigrationError) as caught:
                 migrate(moved, into)
+            assert str(caught.value) == reason
+
+        ghost = WhatsAppSession(pk=uuid.UUID(int=1), organization=old.organization)
+        for (moved, into), reason in {
+            (old, old): f"Session {old.pk} cannot move its references to itself.",
+            (ghost, new): f"Session {ghost.pk} does not exist.",
+            (old, ghost): f"Session {ghost.pk} does not exist.",
+        }.items():
+            with pytest.raises(SessionMigrationError) as caught:
+                migrate(moved, into, force=True)
             assert str(caught.value) == reason
 
     def test_a_session_that_no_longer_exists(self):
