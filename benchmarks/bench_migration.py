@@ -2,9 +2,9 @@
 
 Prints, at a tenth of full size, at full size and at five times it, the time of
 `migrate_session` and the number of SQL statements it issued, then the median ratio to the
-reference function doing the same moves (and writing the same audit of moved ids) over
-runs that alternate which side goes first, each rolled back; at full size, the same for `undo_migration` of that
-move. Runs in a throwaway PostgreSQL database of its own.
+reference function doing the same moves (and writing the same audit of moved ids) over runs
+that alternate which side goes first, each rolled back; at full size, the same for
+`undo_migration` of that move. Runs in a throwaway PostgreSQL database of its own.
 """
 
 from __future__ import annotations
